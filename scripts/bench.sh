@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Benchmarks (timings, never asserted): see docs/benchmarks.md for the method.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$PJ_ROOT"
+python bench/host_tuning.py "$@"
