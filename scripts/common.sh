@@ -8,3 +8,5 @@ PJ_COLLECTIONS="$PJ_CACHE/collections"
 export PJ_ROOT PJ_CACHE PJ_VENV PJ_COLLECTIONS
 export ANSIBLE_COLLECTIONS_PATH="$PJ_COLLECTIONS"
 export PATH="$PJ_VENV/bin:$PATH"
+# pytest imports plugins the way Ansible does: ansible_collections.packetjungle.datapath.
+export PYTHONPATH="$PJ_COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}"
