@@ -678,6 +678,39 @@ def mtu_precheck(old, new, reachable):
     return 'skip', 'cannot verify: no peer answered at the current MTU %d' % old
 
 
+def parse_proc_environ(data):
+    """/proc/PID/environ content (NUL-separated NAME=value) as a dict."""
+    env = {}
+    for item in data.split('\0'):
+        if '=' in item:
+            key, value = item.split('=', 1)
+            env[key] = value
+    return env
+
+
+def parse_proc_stat_ppid(data):
+    """The parent PID from /proc/PID/stat; the command name may hold spaces and parentheses."""
+    try:
+        return int(data[data.rindex(')') + 2:].split()[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def find_ssh_connection(pid, read_environ, read_stat, max_depth=16):
+    """SSH_CONNECTION of the nearest process, from PID up, that carries it.
+
+    become (sudo, su) resets the module's environment, but the shell sshd
+    started for Ansible still has the variable, a few parents up."""
+    for _depth in range(max_depth):
+        if not pid or pid <= 1:
+            return None
+        value = parse_proc_environ(read_environ(pid) or '').get('SSH_CONNECTION')
+        if value:
+            return value
+        pid = parse_proc_stat_ppid(read_stat(pid) or '')
+    return None
+
+
 def ipv4_peers(addresses, ssh_connection=None):
     """Validated peer list plus the SSH client address; returns (peers, errors, warnings)."""
     peers, errors, warnings = [], [], []

@@ -94,9 +94,8 @@ options:
     description:
       - Add the SSH client address from C(SSH_CONNECTION) to O(mtu_peers), because that is the connection Ansible
         runs over. An IPv6 client is left out with a warning.
-      - C(sudo) resets the environment, so with C(become) the variable is usually gone; then pass the address in
-        O(mtu_peers), for example the first field of C(ansible_env.SSH_CONNECTION) from facts gathered without
-        C(become).
+      - C(sudo) resets the environment under C(become); the variable is then read from the nearest parent process
+        that has it (the shell C(sshd) started), through C(/proc).
     type: bool
     default: true
   mtu_probe_timeout:
@@ -220,6 +219,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.packetjungle.datapath.plugins.module_utils.icmp import HEADERS, probe_df
 from ansible_collections.packetjungle.datapath.plugins.module_utils.nic import (
+    find_ssh_connection,
     UNREAD,
     UNSUPPORTED,
     NicCommandError,
@@ -245,6 +245,17 @@ ENV = {'LANG': 'C', 'LC_ALL': 'C'}
 RULES_FILE = '90-packetjungle-rps.rules'
 FEATURES_REFUSED = 'Could not change any device features'
 
+
+
+def _read_proc(name):
+    """A reader of /proc/PID/<name> that answers None for a process it may not read."""
+    def read(pid):
+        try:
+            with open('/proc/%d/%s' % (pid, name), 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except (IOError, OSError):
+            return None
+    return read
 
 class Run(object):
     """State of one module run: commands, results, decisions."""
@@ -320,7 +331,10 @@ class Run(object):
             self.settings[name], errs = validate_settings(path, name, raw, self.states[name], self.cpus)
             errors += errs
 
-        ssh = os.environ.get('SSH_CONNECTION') if self.params['mtu_verify_ssh_client'] else None
+        ssh = None
+        if self.params['mtu_verify_ssh_client']:
+            ssh = os.environ.get('SSH_CONNECTION') or find_ssh_connection(os.getppid(), _read_proc('environ'),
+                                                                          _read_proc('stat'))
         self.peers, errs, warnings = ipv4_peers(self.params['mtu_peers'], ssh)
         errors += errs
         if self.params['mtu_probe_timeout'] <= 0:

@@ -613,3 +613,39 @@ def test_render_rps_rules_keeps_other_interfaces_and_drops_managed_ones():
     only_eth1 = nic.render_rps_rules(existing, {}, {'eth0'})
     assert 'eth0' not in only_eth1.replace(nic.RULES_HEADER, '')
     assert nic.render_rps_rules(only_eth1, {}, {'eth1'}) is None
+
+
+# --- SSH client behind become -------------------------------------------------
+
+def test_parse_proc_environ():
+    data = 'HOME=/root\0SSH_CONNECTION=172.29.88.1 50432 172.29.88.11 22\0EMPTY=\0'
+    env = nic.parse_proc_environ(data)
+    assert env['SSH_CONNECTION'] == '172.29.88.1 50432 172.29.88.11 22'
+    assert env['EMPTY'] == ''
+
+
+def test_parse_proc_stat_ppid_with_spaces_and_parens_in_name():
+    # Captured format of /proc/PID/stat: pid (comm) state ppid ...
+    assert nic.parse_proc_stat_ppid('4242 (python3 (x) y) S 4200 4242 4200 0 -1') == 4200
+    assert nic.parse_proc_stat_ppid('garbage') is None
+    assert nic.parse_proc_stat_ppid('') is None
+
+
+def test_find_ssh_connection_walks_up_to_the_sshd_shell():
+    # module (no var, sudo reset it) -> sudo -> sh started by sshd (has it)
+    environ = {30: 'PATH=/usr/bin\0', 20: 'SUDO_USER=root\0', 10: 'SSH_CONNECTION=10.0.0.1 1 10.0.0.2 22\0'}
+    stat = {30: '30 (python3) S 20', 20: '20 (sudo) S 10', 10: '10 (sh) S 1'}
+    found = nic.find_ssh_connection(30, environ.get, stat.get)
+    assert found == '10.0.0.1 1 10.0.0.2 22'
+
+
+def test_find_ssh_connection_none_when_no_ancestor_has_it():
+    environ = {30: 'A=1\0', 20: None}
+    stat = {30: '30 (python3) S 20', 20: '20 (bash) S 1'}
+    assert nic.find_ssh_connection(30, environ.get, stat.get) is None
+
+
+def test_find_ssh_connection_is_bounded():
+    # A cycle (cannot happen in /proc, but the walk must stop anyway).
+    stat = {5: '5 (a) S 6', 6: '6 (b) S 5'}
+    assert nic.find_ssh_connection(5, lambda pid: '', stat.get, max_depth=4) is None
