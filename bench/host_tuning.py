@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Times playbooks/site.yml (host tuning stage) on the lab: one converge on
 fresh nodes, then idempotent re-runs. Reports wall time and controller CPU
 (user + system of ansible-playbook and its ssh children, from getrusage).
@@ -26,7 +26,7 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 def timed(argv, env=None):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, env=env, text=True, capture_output=True)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -45,7 +45,7 @@ def main():
     env = dict(os.environ, LAB_NODES=str(args.nodes), LAB_PREFIX="pj-bench")
     if not args.keep:
         timed(["scripts/lab.sh", "down"], env)
-    _, up_wall, _ = timed(["scripts/lab.sh", "up"], env)
+    up_wall = timed(["scripts/lab.sh", "up"], env)[1]
     # The generated inventory lists the bench nodes; the lab's group_vars
     # (connection, host_tuning inputs) apply through an inventory directory.
     cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))

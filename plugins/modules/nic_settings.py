@@ -246,7 +246,6 @@ RULES_FILE = '90-packetjungle-rps.rules'
 FEATURES_REFUSED = 'Could not change any device features'
 
 
-
 def _read_proc(name):
     """A reader of /proc/PID/<name> that answers None for a process it may not read."""
     def read(pid):
@@ -256,6 +255,7 @@ def _read_proc(name):
         except (IOError, OSError):
             return None
     return read
+
 
 class Run(object):
     """State of one module run: commands, results, decisions."""

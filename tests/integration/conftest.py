@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run(argv, **kwargs):
     """Run a command from the repository root, echo its output, return it."""
-    proc = subprocess.run(argv, cwd=ROOT, text=True, capture_output=True, **kwargs)
+    proc = subprocess.run(argv, cwd=ROOT, text=True, capture_output=True, check=False, **kwargs)
     print(proc.stdout[-20000:])
     print(proc.stderr[-5000:])
     return proc
