@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Local lab: N Debian 12 nodes running systemd in Docker containers, reachable over
+# SSH like the VPS nodes the collection targets. See docs/lab.md.
+#
+# Usage: scripts/lab.sh up | down | rebuild | status | ssh N [command...]
+# Environment: LAB_NODES (default 3), LAB_PREFIX (default pj-lab).
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_DIR
+readonly LAB_NODES="${LAB_NODES:-3}"
+readonly LAB_PREFIX="${LAB_PREFIX:-pj-lab}"
+STATE_DIR="${XDG_CACHE_HOME:-${HOME}/.cache}/packetjungle-datapath/lab"
+readonly STATE_DIR
+readonly KEY="${STATE_DIR}/id_ed25519"
+readonly INVENTORY="${STATE_DIR}/inventory-${LAB_PREFIX}.yml"
+readonly RUNTIME="packetjungle-runc"
+readonly LABEL="packetjungle.lab"
+readonly BOOT_TIMEOUT="${LAB_BOOT_TIMEOUT:-120}"
+# Nodes are recreated often and get fresh host keys each time: pinning them in
+# known_hosts would only produce "host key changed" failures.
+readonly SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+  -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=3)
+
+say() { printf 'lab: %s\n' "$*"; }
+die() { printf 'lab: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ ${LAB_NODES} =~ ^[1-9][0-9]*$ && ${LAB_NODES} -le 200 ]] ||
+  die "LAB_NODES: '${LAB_NODES}' is not accepted (a whole number from 1 to 200)"
+[[ ${LAB_PREFIX} =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] ||
+  die "LAB_PREFIX: '${LAB_PREFIX}' is not accepted (lowercase letters, digits and '-', at most 31)"
+
+node_name() { printf '%s-%s\n' "${LAB_PREFIX}" "$1"; }
+node_ip() { printf '%s.%s\n' "${SUBNET_BASE}" "$((10 + $1))"; }
+
+# The default lab has a fixed /24 that inventories/lab/hosts.yml names, and
+# 172.29.89-99 are left to other fixed users (molecule scenarios). Other prefixes
+# get a /24 in 172.29.100-255 picked from a hash of the prefix, moving on past any
+# /24 another Docker network already holds, so labs can run side by side.
+pick_subnet_base() {
+  local existing
+  existing="$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' \
+    "${LAB_PREFIX}" 2>/dev/null || true)"
+  if [[ -n ${existing} ]]; then
+    printf '%s\n' "${existing%.0/24}"
+    return
+  fi
+  if [[ ${LAB_PREFIX} == pj-lab ]]; then
+    printf '172.29.88\n'
+    return
+  fi
+  local used octet tries
+  used="$(docker network ls -q | xargs docker network inspect \
+    --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}')"
+  octet=$((16#$(printf '%s' "${LAB_PREFIX}" | sha256sum | cut -c1-4) % 156))
+  for ((tries = 0; tries < 156; tries++, octet = (octet + 1) % 156)); do
+    if [[ " ${used} " != *" 172.29.$((100 + octet)).0/24 "* ]]; then
+      printf '172.29.%s\n' "$((100 + octet))"
+      return
+    fi
+  done
+  die "no free /24 left in 172.29.100.0-172.29.255.255"
+}
+
+ensure_network() {
+  if docker network inspect "${LAB_PREFIX}" >/dev/null 2>&1; then
+    return 1
+  fi
+  docker network create --driver bridge \
+    --subnet "${SUBNET_BASE}.0/24" --gateway "${SUBNET_BASE}.1" \
+    --label "${LABEL}=${LAB_PREFIX}" "${LAB_PREFIX}" >/dev/null ||
+    die "could not create network ${LAB_PREFIX} (${SUBNET_BASE}.0/24); is the subnet taken?"
+  say "created network ${LAB_PREFIX} (${SUBNET_BASE}.0/24)"
+}
+
+ensure_key() {
+  [[ -f ${KEY} ]] && return 1
+  mkdir -p "${STATE_DIR}"
+  ssh-keygen -q -t ed25519 -N '' -C "packetjungle-datapath lab" -f "${KEY}"
+  say "generated SSH key ${KEY}"
+}
+
+start_node() {
+  local name="$1" ip="$2" image="$3"
+  # --privileged through the wrapper runtime (lab/runc_wrapper.py) because this
+  # machine cannot grant CAP_SYS_RESOURCE; host cgroup namespace and the cgroup
+  # tree so systemd can run as PID 1; SIGRTMIN+3 asks systemd for a clean halt.
+  docker run --detach --name "${name}" --hostname "${name}" \
+    --network "${LAB_PREFIX}" --ip "${ip}" \
+    --runtime "${RUNTIME}" --privileged --cgroupns=host \
+    --volume /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock \
+    --volume "${KEY}.pub:/root/.ssh/authorized_keys:ro" \
+    --stop-signal SIGRTMIN+3 \
+    --label "${LABEL}=${LAB_PREFIX}" \
+    "${image}" >/dev/null
+  say "started ${name} (${ip})"
+}
+
+# Prints "running image ip" for an existing node, nothing for a missing one. The
+# address is the one the node was created with: a stopped node has no live one.
+node_facts() {
+  docker inspect --format \
+    "{{.State.Running}} {{.Config.Image}} {{with index .NetworkSettings.Networks \"${LAB_PREFIX}\"}}{{with .IPAMConfig}}{{.IPv4Address}}{{end}}{{end}}" \
+    "$1" 2>/dev/null || true
+}
+
+lab_containers() {
+  docker ps --all --filter "label=${LABEL}=${LAB_PREFIX}" --format '{{.Names}}'
+}
+
+wait_ready() {
+  local name="$1" ip="$2" deadline=$((SECONDS + BOOT_TIMEOUT)) state
+  state="$(docker exec "${name}" systemctl is-system-running 2>/dev/null || true)"
+  until [[ ${state} == running || ${state} == degraded ]]; do
+    ((SECONDS < deadline)) ||
+      die "${name}: systemd is '${state:-unknown}' after ${BOOT_TIMEOUT}s; try: docker exec ${name} systemctl --failed"
+    sleep 0.5
+    state="$(docker exec "${name}" systemctl is-system-running 2>/dev/null || true)"
+  done
+  until ssh "${SSH_OPTS[@]}" -i "${KEY}" "root@${ip}" true 2>/dev/null; do
+    ((SECONDS < deadline)) ||
+      die "${name}: sshd at ${ip} does not accept ${KEY} after ${BOOT_TIMEOUT}s"
+    sleep 0.5
+  done
+  [[ ${state} == running ]] || say "${name}: systemd is degraded (docker exec ${name} systemctl --failed)"
+}
+
+write_inventory() {
+  local tmp i
+  mkdir -p "${STATE_DIR}"
+  tmp="$(mktemp "${INVENTORY}.XXXXXX")"
+  {
+    printf '# Generated by scripts/lab.sh up (LAB_PREFIX=%s LAB_NODES=%s); rewritten on each up.\n' \
+      "${LAB_PREFIX}" "${LAB_NODES}"
+    printf -- '---\nall:\n  vars:\n'
+    printf '    ansible_user: root\n'
+    printf '    ansible_ssh_private_key_file: %s\n' "${KEY}"
+    printf '    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null\n'
+    printf '    ansible_python_interpreter: /usr/bin/python3\n'
+    printf '  children:\n    k8s_cluster:\n      children:\n'
+    printf '        kube_control_plane:\n          hosts:\n'
+    printf '            %s:\n              ansible_host: %s\n' "$(node_name 1)" "$(node_ip 1)"
+    if ((LAB_NODES > 1)); then
+      printf '        kube_workers:\n          hosts:\n'
+      for ((i = 2; i <= LAB_NODES; i++)); do
+        printf '            %s:\n              ansible_host: %s\n' "$(node_name "${i}")" "$(node_ip "${i}")"
+      done
+    else
+      printf '        kube_workers:\n          hosts: {}\n'
+    fi
+  } >"${tmp}"
+  if cmp -s "${tmp}" "${INVENTORY}"; then
+    rm -f "${tmp}"
+    return 1
+  fi
+  mv "${tmp}" "${INVENTORY}"
+  say "wrote inventory ${INVENTORY}"
+}
+
+cmd_up() {
+  local changed=false image i name ip facts running current_image current_ip
+  local docker_actions
+  docker_actions="$("${REPO_DIR}/scripts/ensure-docker.sh" --quiet)"
+  if [[ -n ${docker_actions} ]]; then
+    printf '%s\n' "${docker_actions}"
+    changed=true
+  fi
+  image="$("${REPO_DIR}/lab/image.sh")"
+  SUBNET_BASE="$(pick_subnet_base)"
+  ensure_network && changed=true
+  ensure_key && changed=true
+
+  # Nodes above LAB_NODES belong to an earlier, larger lab of this prefix.
+  while read -r name; do
+    [[ -n ${name} ]] || continue
+    i="${name##*-}"
+    if [[ ! ${i} =~ ^[0-9]+$ ]] || ((i > LAB_NODES)); then
+      docker rm --force --volumes "${name}" >/dev/null
+      say "removed ${name} (LAB_NODES=${LAB_NODES})"
+      changed=true
+    fi
+  done < <(lab_containers)
+
+  for ((i = 1; i <= LAB_NODES; i++)); do
+    name="$(node_name "${i}")"
+    ip="$(node_ip "${i}")"
+    facts="$(node_facts "${name}")"
+    if [[ -z ${facts} ]]; then
+      start_node "${name}" "${ip}" "${image}"
+      changed=true
+      continue
+    fi
+    read -r running current_image current_ip <<<"${facts}"
+    [[ ${current_ip:-} == "${ip}" ]] ||
+      die "${name} exists with address '${current_ip:-none}', expected ${ip}; run: scripts/lab.sh down"
+    [[ ${current_image} == "${image}" ]] ||
+      say "${name} runs ${current_image}, the recipe now gives ${image}; switch with: scripts/lab.sh down && scripts/lab.sh up"
+    if [[ ${running} != true ]]; then
+      docker start "${name}" >/dev/null
+      say "started existing ${name}"
+      changed=true
+    fi
+  done
+
+  for ((i = 1; i <= LAB_NODES; i++)); do
+    wait_ready "$(node_name "${i}")" "$(node_ip "${i}")"
+  done
+  write_inventory && changed=true
+
+  if [[ ${changed} == true ]]; then
+    say "up: ${LAB_NODES} node(s) on ${SUBNET_BASE}.0/24, inventory ${INVENTORY}"
+  else
+    say "already up (${LAB_NODES} node(s), ${SUBNET_BASE}.0/24)"
+  fi
+}
+
+cmd_down() {
+  local names
+  mapfile -t names < <(lab_containers)
+  if ((${#names[@]})); then
+    docker rm --force --volumes "${names[@]}" >/dev/null
+    say "removed ${names[*]}"
+  fi
+  if docker network inspect "${LAB_PREFIX}" >/dev/null 2>&1; then
+    docker network rm "${LAB_PREFIX}" >/dev/null
+    say "removed network ${LAB_PREFIX}"
+  fi
+  rm -f "${INVENTORY}"
+}
+
+cmd_status() {
+  local name facts running image ip systemd
+  printf '%-16s %-15s %-8s %-10s %s\n' NODE IP STATE SYSTEMD IMAGE
+  while read -r name; do
+    [[ -n ${name} ]] || continue
+    facts="$(node_facts "${name}")"
+    read -r running image ip <<<"${facts}"
+    systemd="-"
+    if [[ ${running} == true ]]; then
+      systemd="$(docker exec "${name}" systemctl is-system-running 2>/dev/null || true)"
+    fi
+    printf '%-16s %-15s %-8s %-10s %s\n' "${name}" "${ip:--}" \
+      "$([[ ${running} == true ]] && echo running || echo stopped)" "${systemd:-unknown}" "${image}"
+  done < <(lab_containers | sort -V)
+  printf 'image for the current recipe: %s\n' "$("${REPO_DIR}/lab/image.sh" --ref)"
+  [[ -f ${INVENTORY} ]] && printf 'inventory: %s\n' "${INVENTORY}"
+  return 0
+}
+
+cmd_ssh() {
+  local n="${1:-}" ip
+  [[ ${n} =~ ^[1-9][0-9]*$ ]] || die "ssh: node number expected, got '${n}' (usage: lab.sh ssh N [command...])"
+  shift
+  ip="$(docker inspect --format "{{with index .NetworkSettings.Networks \"${LAB_PREFIX}\"}}{{.IPAddress}}{{end}}" \
+    "$(node_name "${n}")" 2>/dev/null)" || die "node $(node_name "${n}") does not exist; run: scripts/lab.sh up"
+  exec ssh "${SSH_OPTS[@]}" -i "${KEY}" "root@${ip}" "$@"
+}
+
+main() {
+  local command="${1:-}"
+  [[ -n ${command} ]] || die "usage: lab.sh up|down|rebuild|status|ssh N [command...]"
+  shift
+  [[ ${command} == ssh || ${EUID} -eq 0 ]] || die "${command}: must run as root (docker, debootstrap)"
+  # One lab command per prefix at a time: two `up`s racing would fight over names.
+  if [[ ${command} != ssh && ${command} != status ]]; then
+    mkdir -p "${STATE_DIR}"
+    exec 8>"${STATE_DIR}/.lock-${LAB_PREFIX}"
+    flock 8
+  fi
+  case "${command}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    rebuild)
+      cmd_down
+      "${REPO_DIR}/lab/image.sh" --rebuild >/dev/null
+      cmd_up
+      ;;
+    status) cmd_status ;;
+    ssh) cmd_ssh "$@" ;;
+    *) die "unknown command '${command}' (accepted: up, down, rebuild, status, ssh N)" ;;
+  esac
+}
+
+main "$@"
