@@ -16,8 +16,9 @@ scripts/sanity.sh
 step "collection build"
 ansible-galaxy collection build --force --output-path "$PJ_CACHE/dist" .
 
-step "lab engine"
+step "lab engine and host packages"
 scripts/ensure-docker.sh
+scripts/ensure-host-packages.sh
 
 step "unit and integration tests"
 python -m pytest tests/unit tests/integration -v -p no:cacheprovider
