@@ -24,7 +24,7 @@ readonly RECIPE_FILES=("${LAB_DIR}/image.sh")
 readonly PACKAGES=(
   systemd systemd-sysv dbus
   python3 openssh-server sudo
-  iproute2 ethtool iputils-ping procps kmod
+  iproute2 ethtool iputils-ping procps kmod iptables nftables
   ca-certificates less
 )
 # Units that fail in a container or would act on the host behind it.

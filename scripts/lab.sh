@@ -192,6 +192,15 @@ cmd_up() {
       continue
     fi
     read -r running current_image current_ip <<<"${facts}"
+    # A node started from another cache directory trusts another key: start
+    # it again with ours rather than answer "already up" and refuse SSH.
+    if [[ "$(authorized_key_source "${name}")" != "${KEY}.pub" ]]; then
+      docker rm --force --volumes "${name}" >/dev/null
+      say "${name} trusted another lab key; starting it again with ${KEY}.pub"
+      start_node "${name}" "${ip}" "${image}"
+      changed=true
+      continue
+    fi
     [[ ${current_ip:-} == "${ip}" ]] ||
       die "${name} exists with address '${current_ip:-none}', expected ${ip}; run: scripts/lab.sh down"
     [[ ${current_image} == "${image}" ]] ||
@@ -213,6 +222,10 @@ cmd_up() {
   else
     say "already up (${LAB_NODES} node(s), ${SUBNET_BASE}.0/24)"
   fi
+}
+
+authorized_key_source() {
+  docker inspect -f '{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}{{.Source}}{{end}}{{end}}' "$1"
 }
 
 cmd_down() {

@@ -24,3 +24,11 @@ def lab_image():
     ref = proc.stdout.strip().splitlines()[-1]
     os.environ["PJ_LAB_IMAGE"] = ref
     return ref
+
+
+@pytest.fixture(scope="session")
+def lab(lab_image):
+    """The default 3-node lab (inventories/lab), up."""
+    proc = run(["scripts/lab.sh", "up"], timeout=900)
+    assert proc.returncode == 0
+    return "inventories/lab"

@@ -1,5 +1,9 @@
-"""The README's main job on the default 3-node lab: playbooks/site.yml over
-SSH, then again with nothing left to change (changed=0 on every node)."""
+"""The README's main job on the default 3-node lab, over SSH: playbooks/site.yml
+converges, then changes nothing (changed=0 on every node); the validation at
+its end writes a report and fails the run on a breach or a datapath problem."""
+import glob
+import json
+import os
 import re
 import time
 
@@ -8,24 +12,65 @@ from conftest import run
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def site():
+def playbook(inventory, name, *extra):
     start = time.monotonic()
-    proc = run(["ansible-playbook", "-i", "inventories/lab", "playbooks/site.yml"], timeout=1800)
+    proc = run(["ansible-playbook", "-i", inventory, "playbooks/%s" % name] + list(extra), timeout=1800)
     elapsed = time.monotonic() - start
     recap = {m.group(1): [int(x) for x in m.groups()[1:]] for m in RECAP.finditer(proc.stdout)}
     return proc, recap, elapsed
 
 
-def test_site_converges_then_changes_nothing(lab_image, capsys):
-    up = run(["scripts/lab.sh", "up"], timeout=900)
-    assert up.returncode == 0
+def only_report(report_dir):
+    paths = glob.glob(os.path.join(str(report_dir), "lab-*.json"))
+    assert len(paths) == 1, paths
+    assert os.path.exists(paths[0][:-len(".json")] + ".html")
+    with open(paths[0]) as f:
+        return json.load(f)
 
-    first, recap1, t1 = site()
+
+def test_site_converges_then_changes_nothing(lab, tmp_path, capsys):
+    report_dir = "validate_report_dir=%s" % tmp_path
+    first, recap1, t1 = playbook(lab, "site.yml", "-e", report_dir)
     assert first.returncode == 0
     assert len(recap1) == 3 and all(r[3] == 0 and r[2] == 0 for r in recap1.values())
 
-    second, recap2, t2 = site()
+    second, recap2, t2 = playbook(lab, "site.yml", "-e", report_dir)
     assert second.returncode == 0
     assert recap2 and all(r[1] == 0 for r in recap2.values()), "re-run changed something: %s" % recap2
+
+    validate, _recap, t3 = playbook(lab, "validate.yml", "-e", "validate_report_dir=%s" % (tmp_path / "alone"))
+    assert validate.returncode == 0
+    report = only_report(tmp_path / "alone")
+    assert report["ok"] is True and report["problems"] == []
+    # Every node probed both other nodes and the lab's region target.
+    assert len(report["latency"]) == 3 * 3
+    assert all(row["received"] == row["sent"] > 0 for row in report["latency"])
     with capsys.disabled():
-        print("\nsite.yml on 3 lab nodes: first run %.1f s, re-run %.1f s (changed=0)" % (t1, t2))
+        print("\nsite.yml on 3 lab nodes: first run %.1f s, re-run %.1f s (changed=0); validate.yml alone %.1f s"
+              % (t1, t2, t3))
+
+
+def test_validation_fails_on_a_budget_breach(lab, tmp_path):
+    # 1 microsecond: no real path meets it, so every node-to-node row breaches.
+    proc = playbook(lab, "validate.yml", "-e", "validate_report_dir=%s" % tmp_path,
+                    "-e", '{"validate_peer_budget": {"p50_ms": 0.001}}')[0]
+    assert proc.returncode != 0
+    assert "validation found" in proc.stdout
+    report = only_report(tmp_path)
+    assert report["ok"] is False
+    breached = [p for p in report["problems"] if " latency: " in p]
+    assert len(breached) == 3 * 2, report["problems"]
+    assert all("p50" in p and "budget 0.001 ms" in p for p in breached)
+
+
+def test_validation_sees_kube_proxy_rules_on_one_node(lab, tmp_path):
+    node = "pj-lab-2"
+    assert run(["docker", "exec", node, "iptables", "-t", "nat", "-N", "KUBE-SERVICES"]).returncode == 0
+    try:
+        proc = playbook(lab, "validate.yml", "-e", "validate_report_dir=%s" % tmp_path)[0]
+    finally:
+        run(["docker", "exec", node, "iptables", "-t", "nat", "-X", "KUBE-SERVICES"])
+    assert proc.returncode != 0
+    report = only_report(tmp_path)
+    assert [p for p in report["problems"] if "kube_proxy_rules" in p] and \
+        all(p.startswith(node + " ") for p in report["problems"]), report["problems"]
