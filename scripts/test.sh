@@ -13,8 +13,15 @@ ansible-lint
 step "ansible-test sanity"
 scripts/sanity.sh
 
-step "collection build"
+step "collection build and install"
+rm -rf "$PJ_CACHE/dist"
 ansible-galaxy collection build --force --output-path "$PJ_CACHE/dist" .
+# Installable: the tarball installs (dependencies come with the pinned
+# ansible package) and its modules' documentation renders from there.
+ANSIBLE_COLLECTIONS_PATH="$PJ_CACHE/dist/installed" ansible-galaxy collection install --no-deps --force \
+  -p "$PJ_CACHE/dist/installed" "$PJ_CACHE"/dist/packetjungle-datapath-*.tar.gz
+ANSIBLE_COLLECTIONS_PATH="$PJ_CACHE/dist/installed" ansible-doc packetjungle.datapath.nic_settings >/dev/null
+echo "installed and documented from the tarball"
 
 step "lab engine and host packages"
 scripts/ensure-docker.sh
