@@ -129,7 +129,9 @@ def _esc(text):
 def render_html(report):
     """A self-contained page: a node x target matrix coloured by p50 against budget."""
     hosts = sorted({r['host'] for r in report['latency']})
-    targets = []
+    # Nodes first, in the rows' order, so node-to-node cells form a square
+    # with an empty diagonal; the region's targets follow.
+    targets = [h for h in hosts if any(r['target'] == h for r in report['latency'])]
     for row in report['latency']:
         if row['target'] not in targets:
             targets.append(row['target'])

@@ -77,3 +77,11 @@ def test_html_escapes_names_and_draws_one_cell_per_row():
     assert '<script>' not in html and '&lt;script&gt;' in html
     assert html.count('<rect ') == 4  # 2 nodes x 2 targets, two of them empty
     assert '2 problem(s)' in html
+
+
+def test_html_puts_nodes_first_as_columns():
+    hosts = {'n1': {'latency': {'results': [target('isp', 1.0), target('n2', 0.1)]}},
+             'n2': {'latency': {'results': [target('n1', 0.1), target('isp', 1.0)]}}}
+    html = rep.render_html(rep.build_report('lab', 't', hosts))
+    labels = [part.split('>')[1].split('<')[0] for part in html.split('<text ')[1:4]]
+    assert labels == ['n1', 'n2', 'isp']
