@@ -46,17 +46,9 @@ notes:
     vendor strings or the C(hypervisor) CPU flag for virtual machines.
   - C(proc_sys_writable) is decided without writing anything, from the mount flags of C(/proc/sys) in
     C(/proc/self/mountinfo) and an C(access(W_OK)) check of C(net.core.somaxconn).
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.info
 seealso:
   - module: packetjungle.datapath.sysctl_dropin
   - module: packetjungle.datapath.kernel_modules

@@ -43,17 +43,9 @@ options:
 notes:
   - In check mode modules are not loaded; C(modprobe -n NAME) (a dry run) predicts whether loading would work.
   - Built-in modules are persisted in the file too, so the file stays right if a later kernel builds them as modules.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.change
 seealso:
   - module: community.general.modprobe
   - module: packetjungle.datapath.kernel_info
@@ -120,10 +112,9 @@ path:
   sample: /etc/modules-load.d/packetjungle-datapath.conf
 '''
 
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.packetjungle.datapath.plugins.module_utils.files import read_text, write_atomic
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import (
     FEATURE_PATHS, KernelView, builtin_evidence, missing_reason, module_key, parse_modules_builtin,
@@ -132,29 +123,6 @@ from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel impor
 # Tests point this at a fake tree.
 KERNEL_ROOT = '/'
 LANG_C = {'LANG': 'C', 'LC_ALL': 'C'}
-
-
-def read_file(path):
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def write_file_atomic(module, path, content):
-    directory = os.path.dirname(path) or '.'
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def dedupe(names):
@@ -202,10 +170,10 @@ def with_module_support(module, view, names, required, result):
         result['missing'][name] = reason
 
     persist = [name for name in names if name not in result['missing']]
-    before, after = read_file(result['path']), render_modules_load(persist)
+    before, after = read_text(result['path']), render_modules_load(persist)
     file_changed = before != after
     if file_changed and not module.check_mode:
-        write_file_atomic(module, result['path'], after)
+        write_atomic(module, result['path'], after)
     result['changed'] = bool(result['newly_loaded']) or file_changed
     return before or '', after
 
@@ -232,7 +200,7 @@ def without_module_support(module, view, names, required, result):
     what = ('%s %s built in, ' % (', '.join(built), 'is' if len(built) == 1 else 'are')) if built else ''
     result['skipped_steps'].append(
         '%s not written: kernel has no loadable-module support: %snothing to load or persist' % (result['path'], what))
-    current = read_file(result['path']) or ''
+    current = read_text(result['path']) or ''
     return current, current
 
 

@@ -107,17 +107,9 @@ notes:
     receive timestamp (C(SO_TIMESTAMPNS)); the time a reply waited in the socket queue is taken off, so a busy
     loop does not inflate the figures.
   - Standard library only on the node.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.info
 '''
 
 EXAMPLES = r'''

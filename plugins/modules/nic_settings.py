@@ -138,17 +138,9 @@ requirements:
   - ethtool
   - iproute2 with JSON output (C(ip -j))
   - root, or an unprivileged ICMP socket allowed by C(net.ipv4.ping_group_range), for the MTU probe
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.change
 seealso:
   - module: packetjungle.datapath.nic_info
 '''
@@ -214,9 +206,9 @@ rps_rules_file:
 '''
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.packetjungle.datapath.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.packetjungle.datapath.plugins.module_utils.icmp import HEADERS, probe_df
 from ansible_collections.packetjungle.datapath.plugins.module_utils.nic import (
     find_ssh_connection,
@@ -497,30 +489,16 @@ class Run(object):
 
     # ------------------------------------------------------------ persistence
 
-    def read_file(self, path):
-        try:
-            with open(path) as f:
-                return f.read()
-        except (IOError, OSError):
-            return None
-
     def sync_file(self, path, content):
         """Write (atomically) or remove path so it holds content; returns a diff entry or None."""
-        before = self.read_file(path)
+        before = read_text(path)
         if before == content:
             return None
         if not self.module.check_mode:
             if content is None:
                 os.unlink(path)
             else:
-                directory = os.path.dirname(path)
-                if not os.path.isdir(directory):
-                    os.makedirs(directory, 0o755)
-                fd, tmp = tempfile.mkstemp(dir=directory, prefix='.packetjungle-')
-                with os.fdopen(fd, 'w') as f:
-                    f.write(content)
-                os.chmod(tmp, 0o644)
-                self.module.atomic_move(tmp, path)
+                write_atomic(self.module, path, content, mode=0o644)
         self.changed = True
         return {'before_header': path, 'after_header': path, 'before': before or '', 'after': content or ''}
 
@@ -543,7 +521,7 @@ class Run(object):
             if plan['rps'] and 'rps' not in self.results[name]['skipped']:
                 rps[name] = plan['rps']
         path = os.path.join(self.params['udev_rules_dir'], RULES_FILE)
-        content = render_rps_rules(self.read_file(path), rps, set(self.order))
+        content = render_rps_rules(read_text(path), rps, set(self.order))
         diff = self.sync_file(path, content)
         if diff:
             self.file_diffs.append(diff)

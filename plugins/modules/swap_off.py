@@ -29,17 +29,9 @@ options:
     description: Mask systemd swap units so neither fstab generators nor zram-generator bring swap back.
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.change
 seealso:
   - module: ansible.posix.mount
 '''
@@ -85,10 +77,9 @@ notes:
   sample: ["systemd is not PID 1 (no /run/systemd/system): no swap units to mask"]
 '''
 
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.packetjungle.datapath.plugins.module_utils.files import read_text, write_atomic
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import (
     KernelView, parse_systemctl_units, plan_fstab_swap_off)
@@ -104,17 +95,6 @@ def run_checked(module, cmd, result):
         module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(cmd), rc, (err or out).strip()),
                          cmd=cmd, rc=rc, stdout=out, stderr=err, **result)
     return out
-
-
-def write_file_atomic(module, path, content):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.%s.' % os.path.basename(path))
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(content)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def format_swaps(entries):
@@ -157,7 +137,7 @@ def main():
         fstab_after, result['fstab_disabled'] = plan_fstab_swap_off(fstab_before)
         if result['fstab_disabled']:
             if not module.check_mode:
-                write_file_atomic(module, fstab, fstab_after)
+                write_atomic(module, fstab, fstab_after)
             diff.append(dict(before_header=fstab, after_header=fstab, before=fstab_before, after=fstab_after))
 
     systemctl = module.get_bin_path('systemctl') if module.params['mask_units'] else None

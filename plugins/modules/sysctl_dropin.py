@@ -55,17 +55,9 @@ notes:
   - A write the kernel accepts but reads back differently (clamped) is reported in RV(skipped_keys) with both values.
   - Non-C(net.*) keys and C(net.core) globals such as C(netdev_max_backlog) are global to the machine even when run
     inside a container.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.change
 seealso:
   - module: packetjungle.datapath.kernel_modules
   - module: packetjungle.datapath.kernel_info
@@ -124,38 +116,15 @@ file_changed:
 '''
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.packetjungle.datapath.plugins.module_utils.files import read_text, write_atomic
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import KernelView
 from ansible_collections.packetjungle.datapath.plugins.module_utils.sysctl import (
     CC_AVAILABLE_KEY, CC_KEY, QDISC_KEY, normalise, plan_settings, probe_writable, qdisc_available,
     read_sysctl, render_dropin, render_runtime, validate_settings, values_equal, write_error_reason,
     write_sysctl)
-
-
-def read_file(path):
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def write_file_atomic(module, path, content):
-    directory = os.path.dirname(path) or '.'
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def kernel_root(proc_sys):
@@ -233,11 +202,11 @@ def main():
         changed_keys.append(name)
         runtime_before[name], runtime_after[name] = entry['current'], target
 
-    before_file = read_file(path)
+    before_file = read_text(path)
     after_file = render_dropin(applied)
     file_changed = before_file != after_file
     if file_changed and not module.check_mode:
-        write_file_atomic(module, path, after_file)
+        write_atomic(module, path, after_file)
 
     result = dict(changed=bool(changed_keys) or file_changed, applied=applied, changed_keys=changed_keys,
                   skipped_keys=skipped, path=path, file_changed=file_changed)
