@@ -74,3 +74,35 @@ def test_validation_sees_kube_proxy_rules_on_one_node(lab, tmp_path):
     report = only_report(tmp_path)
     assert [p for p in report["problems"] if "kube_proxy_rules" in p] and \
         all(p.startswith(node + " ") for p in report["problems"]), report["problems"]
+
+
+def node_boot(node):
+    """Restart a lab node (a new network namespace, booted by systemd) and wait for it."""
+    assert run(["docker", "restart", node]).returncode == 0
+    deadline = time.monotonic() + 60
+    state = ""
+    # systemd's bus needs a moment after the container starts.
+    while state not in ("running", "degraded") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = run(["docker", "exec", node, "systemctl", "is-system-running", "--wait"]).stdout.strip()
+    assert state in ("running", "degraded")
+
+
+def somaxconn(node):
+    return int(run(["docker", "exec", node, "cat", "/proc/sys/net/core/somaxconn"]).stdout)
+
+
+def test_sysctls_survive_a_reboot_through_the_drop_in(lab):
+    # Without the drop-in a fresh namespace boots with the kernel's 4096;
+    # with it, systemd-sysctl restores 8192.
+    node, dropin = "pj-lab-3", "/etc/sysctl.d/90-packetjungle-datapath.conf"
+    assert playbook(lab, "host_tuning.yml", "--limit", node)[0].returncode == 0
+    assert run(["docker", "exec", node, "mv", dropin, "/root/dropin.away"]).returncode == 0
+    try:
+        node_boot(node)
+        without = somaxconn(node)
+    finally:
+        run(["docker", "exec", node, "mv", "/root/dropin.away", dropin])
+    node_boot(node)
+    assert without < 8192
+    assert somaxconn(node) == 8192
