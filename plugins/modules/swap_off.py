@@ -79,7 +79,7 @@ notes:
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.packetjungle.datapath.plugins.module_utils.files import read_text, write_atomic
+from ansible_collections.packetjungle.datapath.plugins.module_utils.files import write_atomic
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import (
     KernelView, parse_systemctl_units, plan_fstab_swap_off)
