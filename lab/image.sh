@@ -23,7 +23,7 @@ readonly CACHE_DIR
 readonly RECIPE_FILES=("${LAB_DIR}/image.sh")
 readonly PACKAGES=(
   systemd systemd-sysv dbus
-  python3 openssh-server sudo
+  python3 python3-apt openssh-server sudo
   iproute2 ethtool iputils-ping procps kmod iptables nftables
   ca-certificates less
 )

@@ -85,11 +85,14 @@ start_node() {
   # --privileged through the wrapper runtime (lab/runc_wrapper.py) because this
   # machine cannot grant CAP_SYS_RESOURCE; host cgroup namespace and the cgroup
   # tree so systemd can run as PID 1; SIGRTMIN+3 asks systemd for a clean halt.
+  # /var/lib/containerd is a volume, as it is a disk on a real node: overlayfs
+  # snapshots cannot stack on the node's own overlay root.
   docker run --detach --name "${name}" --hostname "${name}" \
     --network "${LAB_PREFIX}" --ip "${ip}" \
     --runtime "${RUNTIME}" --privileged --cgroupns=host \
     --volume /sys/fs/cgroup:/sys/fs/cgroup:rw \
     --tmpfs /run --tmpfs /run/lock \
+    --volume /var/lib/containerd \
     --volume "${KEY}.pub:/root/.ssh/authorized_keys:ro" \
     --stop-signal SIGRTMIN+3 \
     --label "${LABEL}=${LAB_PREFIX}" \

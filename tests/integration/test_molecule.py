@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run
 
-SCENARIOS = ["host_tuning", "host_tuning_bad_input"]
+SCENARIOS = ["host_tuning", "host_tuning_bad_input", "containerd"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
