@@ -27,5 +27,9 @@ step "lab engine and host packages"
 scripts/ensure-docker.sh
 scripts/ensure-host-packages.sh
 
+step "Kubernetes binaries and helm, built with Go (cached after the first run)"
+time scripts/k8s-binaries.sh
+time scripts/helm-binary.sh
+
 step "unit and integration tests"
 python -m pytest tests/unit tests/integration -v -p no:cacheprovider

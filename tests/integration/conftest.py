@@ -5,6 +5,8 @@ import subprocess
 
 import pytest
 
+import apiserver
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -32,3 +34,9 @@ def lab(lab_image):
     proc = run(["scripts/lab.sh", "up"], timeout=900)
     assert proc.returncode == 0
     return "inventories/lab"
+
+
+@pytest.fixture(scope="session")
+def api_server():
+    """A real etcd + kube-apiserver on 127.0.0.1, built by scripts/k8s-binaries.sh."""
+    yield from apiserver.running_api_server()
