@@ -11,26 +11,15 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.modules import kernel_info
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 DETECT = '/usr/bin/systemd-detect-virt'
-LANG_C = {'LANG': 'C', 'LC_ALL': 'C'}
 
 
 def fixture(name, binary=False):
-    with open(os.path.join(FIXTURES, name), 'rb' if binary else 'r') as handle:
-        return handle.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+    return harness.fixture('kernel', name, binary)
 
 
 def write(root, relative, data):
@@ -58,31 +47,14 @@ def host(monkeypatch, tmp_path):
              'table': {(DETECT,): (0, fixture('systemd_detect_virt.txt'), ''),
                        (DETECT, '--vm'): (0, fixture('systemd_detect_virt_vm.txt'), '')}}
 
-    def run_command(self, args, **kwargs):
-        assert kwargs.get('environ_update') == LANG_C
-        state['calls'].append(list(args))
-        return state['table'][tuple(args)]
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
     monkeypatch.setattr(kernel_info, 'KERNEL_ROOT', str(root))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: state['bins'].get(name))
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    fake_module(monkeypatch, state, state['bins'])
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
     return state
 
 
 def run(host, args=None, expect=ExitJson, check=False):
-    with patch_module_args(dict(args or {}, _ansible_check_mode=check)):
-        with pytest.raises(expect) as caught:
-            kernel_info.main()
-    return caught.value.args[0]
+    return run_main(kernel_info.main, dict(args or {}, _ansible_check_mode=check), expect)
 
 
 def test_this_machine(host):

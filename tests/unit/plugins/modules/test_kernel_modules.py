@@ -6,32 +6,20 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import gzip
-import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.modules import kernel_modules
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 MODPROBE = '/usr/sbin/modprobe'
-LANG_C = {'LANG': 'C', 'LC_ALL': 'C'}
 HEADER = '# Managed by packetjungle.datapath (kernel_modules): local edits are overwritten.\n'
 NOT_FOUND = 'modprobe: FATAL: Module sch_fq not found in directory /lib/modules/6.1.0-28-amd64\n'
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+    return harness.fixture('kernel', name)
 
 
 def write(root, relative, text):
@@ -45,24 +33,8 @@ def host(monkeypatch, tmp_path):
     """Fake root at the filesystem boundary and a modprobe command table at run_command; records every argv."""
     root = tmp_path / 'root'
     state = {'root': root, 'table': {}, 'calls': [], 'path': tmp_path / 'modules-load.d' / 'test.conf'}
-
-    def run_command(self, args, **kwargs):
-        assert kwargs.get('environ_update') == LANG_C
-        state['calls'].append(list(args))
-        return state['table'][tuple(args)]
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
     monkeypatch.setattr(kernel_modules, 'KERNEL_ROOT', str(root))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    return state
+    return fake_module(monkeypatch, state)
 
 
 def this_machine(root):
@@ -86,10 +58,7 @@ def vps_with_modules(root):
 
 def run(host, args, expect=ExitJson, check=False, diff=False):
     args = dict(args, path=str(host['path']), _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(expect) as caught:
-            kernel_modules.main()
-    return caught.value.args[0]
+    return run_main(kernel_modules.main, args, expect)
 
 
 NAMES = ['overlay', 'br_netfilter', 'nf_conntrack', 'tcp_bbr', 'sch_fq', 'geneve']

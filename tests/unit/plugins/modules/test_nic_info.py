@@ -9,27 +9,17 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.modules import nic_info
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nic')
 IP = '/usr/sbin/ip'
 ETHTOOL = '/usr/sbin/ethtool'
 LINK_SHOW = (IP, '-j', '-d', 'link', 'show')
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return f.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+    return harness.fixture('nic', name)
 
 
 @pytest.fixture
@@ -37,21 +27,7 @@ def host(monkeypatch, tmp_path):
     """Fake command table and sysfs at the run_command / filesystem boundary; records every argv."""
     state = {'table': {}, 'calls': [], 'sysfs': tmp_path / 'sys'}
 
-    def run_command(self, args, **kwargs):
-        assert kwargs.get('environ_update') == {'LANG': 'C', 'LC_ALL': 'C'}
-        state['calls'].append(list(args))
-        return state['table'][tuple(args)]
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    fake_module(monkeypatch, state)
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
     return state
 
@@ -78,10 +54,7 @@ def sysfs(host, name, speed, rps):
 
 def run_module(host, args, expect=ExitJson):
     args = dict(args, sys_class_net=str(host['sysfs']))
-    with patch_module_args(args):
-        with pytest.raises(expect) as e:
-            nic_info.main()
-    return e.value.args[0]
+    return run_main(nic_info.main, args, expect)
 
 
 def test_virtio_nic(host):

@@ -11,11 +11,11 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.module_utils import nic
 from ansible_collections.packetjungle.datapath.plugins.modules import nic_settings
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nic')
 IP = '/usr/sbin/ip'
 ETHTOOL = '/usr/sbin/ethtool'
 LINK_SHOW = [IP, '-j', '-d', 'link', 'show']
@@ -26,8 +26,7 @@ RPS_RULE = 'ACTION=="add", SUBSYSTEM=="net", %s=="%s", ATTR{queues/rx-0/rps_cpus
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return f.read()
+    return harness.fixture('nic', name)
 
 
 def links(*files):
@@ -38,41 +37,18 @@ def links(*files):
     return json.dumps(entries)
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture
 def host(monkeypatch, tmp_path):
     """Fake commands, sysfs, ICMP probe and target directories; records argv, probes and warnings."""
     state = {'table': {}, 'calls': [], 'probes': [], 'answers': {}, 'warnings': [],
              'sysfs': tmp_path / 'sys', 'link_dir': tmp_path / 'network', 'udev_dir': tmp_path / 'rules.d'}
 
-    def run_command(self, args, **kwargs):
-        assert kwargs.get('environ_update') == {'LANG': 'C', 'LC_ALL': 'C'}
-        state['calls'].append(list(args))
-        answer = state['table'][tuple(args)]
-        return answer() if callable(answer) else answer
-
     def probe_df(address, payload_size, timeout, count):
         state['probes'].append((address, payload_size))
         assert (timeout, count) == (1.0, 3)
         return state['answers'].get((address, payload_size), 0)
 
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    fake_module(monkeypatch, state)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: state['warnings'].append(msg))
     monkeypatch.setattr(nic_settings, 'probe_df', probe_df)
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
@@ -107,10 +83,7 @@ def run_module(host, args, expect=ExitJson):
     host['probes'][:] = []
     args = dict(args, sys_class_net=str(host['sysfs']), link_dir=str(host['link_dir']),
                 udev_rules_dir=str(host['udev_dir']))
-    with patch_module_args(args):
-        with pytest.raises(expect) as e:
-            nic_settings.main()
-    return e.value.args[0]
+    return run_main(nic_settings.main, args, expect)
 
 
 def link_file(host, name):

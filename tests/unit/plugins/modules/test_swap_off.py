@@ -5,33 +5,21 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.modules import swap_off
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 SWAPOFF = ['/usr/sbin/swapoff', '-a']
 SYSTEMCTL = '/usr/bin/systemctl'
 LIST_UNITS = (SYSTEMCTL, 'list-units', '--type', 'swap', '--all', '--plain', '--no-legend')
 MASK = (SYSTEMCTL, 'mask', 'dev-zram0.swap', 'swapfile.swap')
-LANG_C = {'LANG': 'C', 'LC_ALL': 'C'}
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+    return harness.fixture('kernel', name)
 
 
 @pytest.fixture
@@ -49,30 +37,8 @@ def host(monkeypatch, tmp_path):
         return 0, '', ''
     state['table'][tuple(SWAPOFF)] = swapoff_ok
 
-    def run_command(self, args, **kwargs):
-        assert kwargs.get('environ_update') == LANG_C
-        state['calls'].append(list(args))
-        answer = state['table'][tuple(args)]
-        return answer() if callable(answer) else answer
-
-    def get_bin_path(self, name, required=False, *a, **kw):
-        path = state['bins'].get(name)
-        if path is None and required:
-            self.fail_json(msg='Failed to find required executable "%s"' % name)
-        return path
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
     monkeypatch.setattr(swap_off, 'KERNEL_ROOT', str(root))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    return state
+    return fake_module(monkeypatch, state, state['bins'])
 
 
 def systemd_pid1(host, listing):
@@ -82,10 +48,7 @@ def systemd_pid1(host, listing):
 
 def run(host, args=None, expect=ExitJson, check=False, diff=False):
     args = dict(args or {}, fstab=str(host['fstab']), _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(expect) as caught:
-            swap_off.main()
-    return caught.value.args[0]
+    return run_main(swap_off.main, args, expect)
 
 
 def test_everything_off_then_idempotent(host):

@@ -8,31 +8,20 @@ __metaclass__ = type
 import errno
 import gzip
 import json
-import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.packetjungle.datapath.plugins.modules import sysctl_dropin
+import module_harness as harness
+from module_harness import ExitJson, FailJson, fake_module, run_main
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 HEADER = ('# Managed by packetjungle.datapath (sysctl_dropin): local edits are overwritten.\n'
           '# Only keys the running kernel accepted are listed.\n')
 FQ_REASON = 'qdisc fq not available (CONFIG_NET_SCH_FQ not set / sch_fq not loadable)'
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+    return harness.fixture('kernel', name)
 
 
 @pytest.fixture
@@ -46,28 +35,14 @@ def host(monkeypatch, tmp_path):
     with gzip.open(str(root / 'proc' / 'config.gz'), 'wb') as handle:
         handle.write(fixture('proc_config_trimmed.txt').encode())
 
-    def run_command(self, args, **kwargs):
-        raise AssertionError('sysctl_dropin must not run commands: %r' % (args,))
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    return {'root': root, 'proc_sys': root / 'proc' / 'sys', 'dropin': tmp_path / 'sysctl.d' / '90-test.conf'}
+    # An empty command table: sysctl_dropin must not run any command.
+    return fake_module(monkeypatch, {'root': root, 'proc_sys': root / 'proc' / 'sys', 'dropin': tmp_path / 'sysctl.d' / '90-test.conf'})
 
 
 def run(host, args, expect=ExitJson, check=False, diff=False):
     args = dict(args, proc_sys=str(host['proc_sys']), path=str(host['dropin']),
                 _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(expect) as caught:
-            sysctl_dropin.main()
-    return caught.value.args[0]
+    return run_main(sysctl_dropin.main, args, expect)
 
 
 def kernel(host, key):
