@@ -16,6 +16,8 @@ import json
 import os
 import re
 
+from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import parse_environ
+
 MTU_MIN = 68
 MTU_MAX = 9216
 SETTING_KEYS = ('mtu', 'channels', 'rings', 'offloads', 'rps')
@@ -678,16 +680,6 @@ def mtu_precheck(old, new, reachable):
     return 'skip', 'cannot verify: no peer answered at the current MTU %d' % old
 
 
-def parse_proc_environ(data):
-    """/proc/PID/environ content (NUL-separated NAME=value) as a dict."""
-    env = {}
-    for item in data.split('\0'):
-        if '=' in item:
-            key, value = item.split('=', 1)
-            env[key] = value
-    return env
-
-
 def parse_proc_stat_ppid(data):
     """The parent PID from /proc/PID/stat; the command name may hold spaces and parentheses."""
     try:
@@ -704,7 +696,7 @@ def find_ssh_connection(pid, read_environ, read_stat, max_depth=16):
     for _depth in range(max_depth):
         if not pid or pid <= 1:
             return None
-        value = parse_proc_environ(read_environ(pid) or '').get('SSH_CONNECTION')
+        value = parse_environ(read_environ(pid) or '').get('SSH_CONNECTION')
         if value:
             return value
         pid = parse_proc_stat_ppid(read_stat(pid) or '')

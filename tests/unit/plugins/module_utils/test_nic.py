@@ -617,13 +617,6 @@ def test_render_rps_rules_keeps_other_interfaces_and_drops_managed_ones():
 
 # --- SSH client behind become -------------------------------------------------
 
-def test_parse_proc_environ():
-    data = 'HOME=/root\0SSH_CONNECTION=172.29.88.1 50432 172.29.88.11 22\0EMPTY=\0'
-    env = nic.parse_proc_environ(data)
-    assert env['SSH_CONNECTION'] == '172.29.88.1 50432 172.29.88.11 22'
-    assert env['EMPTY'] == ''
-
-
 def test_parse_proc_stat_ppid_with_spaces_and_parens_in_name():
     # Captured format of /proc/PID/stat: pid (comm) state ppid ...
     assert nic.parse_proc_stat_ppid('4242 (python3 (x) y) S 4200 4242 4200 0 -1') == 4200
