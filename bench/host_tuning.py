@@ -39,7 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--reruns", type=int, default=3)
-    ap.add_argument("--keep", action="store_true", help="keep the lab as it is (no fresh nodes)")
+    ap.add_argument("--keep", action="store_true", help="reuse the bench nodes as they are and leave them up")
     args = ap.parse_args()
 
     env = dict(os.environ, LAB_NODES=str(args.nodes), LAB_PREFIX="pj-bench")
@@ -79,6 +79,8 @@ def main():
     for r in runs:
         print("| %s | %.2f | %.2f | %s |" % (r["run"], r["wall_s"], r["controller_cpu_s"], r["changed"]))
     print("lab up: %.1f s; results: %s" % (up_wall, out))
+    if not args.keep:
+        timed(["scripts/lab.sh", "down"], env)
 
 
 if __name__ == "__main__":
