@@ -23,6 +23,7 @@ ARGUMENT_SPEC = dict(
     latency_var=dict(type='str', default='__validate_latency'),
     path_mtu_var=dict(type='str', default='__validate_path_mtu'),
     datapath_var=dict(type='str', default='__validate_datapath'),
+    cluster_var=dict(type='str', default='__validate_cluster'),
     report_dir=dict(type='path', required=True),
     fail_on_problem=dict(type='bool', default=True),
 )
@@ -50,7 +51,8 @@ class ActionModule(ActionBase):
                 'datapath': facts.get(args['datapath_var']),
             }
         now = datetime.datetime.now(datetime.timezone.utc)
-        report = build_report(args['region'], now.isoformat(timespec='seconds'), collected)
+        report = build_report(args['region'], now.isoformat(timespec='seconds'), collected,
+                              task_vars.get(args['cluster_var']))
 
         os.makedirs(args['report_dir'], exist_ok=True)
         stem = os.path.join(args['report_dir'], '%s-%s' % (args['region'], now.strftime('%Y%m%dT%H%M%SZ')))

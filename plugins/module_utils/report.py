@@ -55,8 +55,9 @@ def _host_problems(host, results):
     return problems
 
 
-def build_report(region, generated_at, hosts):
-    """hosts: node name -> {'latency': ..., 'path_mtu': ..., 'datapath': ...} module results."""
+def build_report(region, generated_at, hosts, cluster=None):
+    """hosts: node name -> {'latency': ..., 'path_mtu': ..., 'datapath': ...} module results;
+    cluster: {'problems': [...], 'cannot_check': [...]} from the cluster-side checks, if they ran."""
     report = {'schema': SCHEMA, 'region': region, 'generated_at': generated_at, 'hosts': {},
               'latency': [], 'problems': [], 'cannot_check': []}
     for host in sorted(hosts):
@@ -71,6 +72,8 @@ def build_report(region, generated_at, hosts):
             'path_mtu': (results.get('path_mtu') or {}).get('peers'),
             'datapath': checks,
         }
+    report['problems'].extend((cluster or {}).get('problems') or [])
+    report['cannot_check'].extend((cluster or {}).get('cannot_check') or [])
     report['ok'] = not report['problems']
     return report
 

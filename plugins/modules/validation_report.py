@@ -41,6 +41,10 @@ options:
     description: Name of the variable each node registered M(packetjungle.datapath.datapath_info) in.
     type: str
     default: __validate_datapath
+  cluster_var:
+    description: Name of the variable holding the cluster-side checks (C(problems), C(cannot_check)), if they ran.
+    type: str
+    default: __validate_cluster
   report_dir:
     description: Directory on the controller for C(REGION-TIMESTAMP.json) and C(.html).
     type: path

@@ -85,3 +85,14 @@ def test_html_puts_nodes_first_as_columns():
     html = rep.render_html(rep.build_report('lab', 't', hosts))
     labels = [part.split('>')[1].split('<')[0] for part in html.split('<text ')[1:4]]
     assert labels == ['n1', 'n2', 'isp']
+
+
+def test_cluster_problems_join_the_report():
+    cluster = {'problems': ['cluster kube-proxy: the DaemonSet kube-system/kube-proxy still exists'],
+               'cannot_check': ['cluster NetworkPolicy: cannot be read: see the run log']}
+    hosts = hosts_fixture()
+    del hosts['n1']
+    report = rep.build_report('lab', 't', hosts, cluster)
+    assert report['ok'] is False
+    assert report['problems'] == cluster['problems']
+    assert report['cannot_check'][-1] == cluster['cannot_check'][0]
