@@ -17,6 +17,7 @@ import os
 import re
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.kernel import parse_environ
+from ansible_collections.packetjungle.datapath.plugins.module_utils.pmtu import RouteParseError, parse_route_get
 
 MTU_MIN = 68
 MTU_MAX = 9216
@@ -196,12 +197,9 @@ def parse_ethtool_features(text):
 def parse_route_dev(text):
     """``ip -j route get ADDR`` → output device, or None."""
     try:
-        data = json.loads(text)
-    except ValueError:
+        return parse_route_get(text)['dev']
+    except RouteParseError:
         return None
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        return data[0].get('dev')
-    return None
 
 
 def is_unsupported(stdout, stderr):

@@ -12,6 +12,8 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.packetjungle.datapath.plugins.module_utils.datapath import LinkParseError, parse_links
+
 # IPv4 header 20 + ICMP echo header 8: a probe of MTU bytes carries MTU - 28 bytes of payload.
 IPV4_ICMP_HEADERS = 28
 # The IPv4 total-length field is 16 bits: loopback's 65536 MTU cannot be filled by one packet.
@@ -169,10 +171,9 @@ def parse_route_get(text):
 def parse_link_mtu(text, name):
     """MTU of ``name`` from ``ip -j link show dev NAME``."""
     try:
-        links = json.loads(text)
-    except ValueError as e:
-        raise RouteParseError('ip -j link show printed no JSON (%s): %r' % (e, text[:200]))
-    for link in links if isinstance(links, list) else []:
-        if isinstance(link, dict) and link.get('ifname') == name and isinstance(link.get('mtu'), int):
-            return link['mtu']
-    raise RouteParseError('ip -j link show dev %s printed no MTU for %s: %r' % (name, name, text[:200]))
+        mtu = parse_links(text).get(name, {}).get('mtu')
+    except LinkParseError as e:
+        raise RouteParseError('%s: %r' % (e, text[:200]))
+    if mtu is None:
+        raise RouteParseError('ip -j link show dev %s printed no MTU for %s: %r' % (name, name, text[:200]))
+    return mtu
