@@ -3,4 +3,4 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$PJ_ROOT"
-python bench/host_tuning.py "$@"
+python bench/site.py "$@"
