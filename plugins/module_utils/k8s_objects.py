@@ -87,6 +87,10 @@ CILIUM_NS_LABEL = 'k8s:io.kubernetes.pod.namespace'
 CILIUM_NS_LABELS_PREFIX = 'k8s:io.cilium.k8s.namespace.labels.'
 # The label every namespace carries with its own name (Kubernetes >= 1.21).
 NS_NAME_LABEL = 'kubernetes.io/metadata.name'
+# Cilium's reserved identities a CiliumNetworkPolicy can name (fromEntities/toEntities). Traffic through
+# Cilium's Gateway (Envoy) reaches the backends as `ingress`, which no NetworkPolicy selector matches.
+CILIUM_ENTITIES = ('all', 'world', 'cluster', 'host', 'remote-node', 'kube-apiserver', 'ingress', 'init',
+                   'health', 'unmanaged')
 
 
 def _dns_protocol_error(var, ports):
@@ -98,13 +102,34 @@ def _dns_protocol_error(var, ports):
     return None
 
 
-def _peer_errors(var, peer):
+def _entities_errors(var, peer, cilium_kinds):
+    entities = peer['entities']
+    errors = []
+    if set(peer) != set(('entities',)):
+        errors.append('%s: %r mixes entities with other keys; accepted: entities alone in its peer' % (var, peer))
+    if not isinstance(entities, list) or not entities:
+        return errors + ['%s.entities: %r is not a non-empty list; accepted: a list of %s'
+                         % (var, entities, ', '.join(CILIUM_ENTITIES))]
+    unknown = [e for e in entities if e not in CILIUM_ENTITIES]
+    if unknown:
+        errors.append('%s.entities: %s not accepted; accepted: %s' % (var, unknown, ', '.join(CILIUM_ENTITIES)))
+    if not cilium_kinds:
+        errors.append('%s.entities: %r needs network_policy_cilium_kinds: true; a Kubernetes NetworkPolicy cannot '
+                      'select Cilium entities' % (var, entities))
+    return errors
+
+
+def _peer_errors(var, peer, cilium_kinds=False):
     if not isinstance(peer, dict):
-        return ['%s: %r is not a dict; accepted: {namespace_selector, pod_selector} or {cidr, except}' % (var, peer)]
+        return ['%s: %r is not a dict; accepted: {namespace_selector, pod_selector}, {cidr, except} or {entities}'
+                % (var, peer)]
+    if 'entities' in peer:
+        return _entities_errors(var, peer, cilium_kinds)
     errors = []
     unknown = sorted(set(peer) - set(('namespace_selector', 'pod_selector', 'cidr', 'except')))
     if unknown:
-        errors.append('%s: unknown keys %s; accepted: namespace_selector, pod_selector, cidr, except' % (var, unknown))
+        errors.append('%s: unknown keys %s; accepted: namespace_selector, pod_selector, cidr, except, entities'
+                      % (var, unknown))
     has_selector = peer.get('namespace_selector') is not None or peer.get('pod_selector') is not None
     if peer.get('cidr') is not None:
         if has_selector:
@@ -167,7 +192,7 @@ def _ports_errors(var, ports):
     return errors
 
 
-def validate_network_policy_input(namespaces, allows, dns):
+def validate_network_policy_input(namespaces, allows, dns, cilium_kinds=False):
     """All problems with the network_policy role's inputs, as messages; empty when the data is good."""
     errors = []
     if not isinstance(namespaces, list):
@@ -233,7 +258,7 @@ def validate_network_policy_input(namespaces, allows, dns):
                           % (var, peers))
             peers = []
         for j, peer in enumerate(peers):
-            errors.extend(_peer_errors('%s.peers[%d]' % (var, j), peer))
+            errors.extend(_peer_errors('%s.peers[%d]' % (var, j), peer, cilium_kinds))
         error = _or_selector_error(var + '.peers', peers)
         if error:
             errors.append(error)
@@ -307,8 +332,12 @@ def build_dns_allow(namespace, dns, labels=None):
 
 
 def build_allow(allow, labels=None):
-    """One declared allow as a NetworkPolicy."""
-    rule = {('from' if allow['direction'] == 'ingress' else 'to'): [_knp_peer(p) for p in allow['peers']]}
+    """One declared allow as a NetworkPolicy; None when all its peers are Cilium entities, which only the
+    CiliumNetworkPolicy can express (an empty peer list would allow everyone)."""
+    peers = [_knp_peer(p) for p in allow['peers'] if 'entities' not in p]
+    if not peers:
+        return None
+    rule = {('from' if allow['direction'] == 'ingress' else 'to'): peers}
     if allow.get('ports'):
         rule['ports'] = _knp_ports(allow['ports'])
     direction = allow['direction'].capitalize()
@@ -387,7 +416,9 @@ def build_cilium_dns_allow(namespace, dns, labels=None):
 def build_cilium_allow(allow, labels=None):
     """One declared allow as a CiliumNetworkPolicy with the same meaning as the NetworkPolicy."""
     ingress = allow['direction'] == 'ingress'
-    endpoints = [_cilium_endpoint_selector(p, allow['namespace']) for p in allow['peers'] if p.get('cidr') is None]
+    endpoints = [_cilium_endpoint_selector(p, allow['namespace']) for p in allow['peers']
+                 if p.get('cidr') is None and 'entities' not in p]
+    entities = sorted(set(e for p in allow['peers'] for e in p.get('entities') or []))
     cidrs = []
     for peer in allow['peers']:
         if peer.get('cidr') is not None:
@@ -396,11 +427,13 @@ def build_cilium_allow(allow, labels=None):
                 entry['except'] = [str(c) for c in peer['except']]
             cidrs.append(entry)
     rules = []
-    # Endpoints and CIDRs in one Cilium rule would be AND-ed, so each gets its own rule (an OR, as in the KNP).
+    # Endpoints, CIDRs and entities in one Cilium rule would be AND-ed, so each gets its own rule (an OR).
     if endpoints:
         rules.append({('fromEndpoints' if ingress else 'toEndpoints'): endpoints})
     if cidrs:
         rules.append({('fromCIDRSet' if ingress else 'toCIDRSet'): cidrs})
+    if entities:
+        rules.append({('fromEntities' if ingress else 'toEntities'): entities})
     if allow.get('ports'):
         for rule in rules:
             rule['toPorts'] = [{'ports': _cilium_ports(allow['ports'])}]
@@ -422,7 +455,7 @@ def build_network_policies(namespaces, allows, dns, cilium_kinds=False, labels=N
         objects.append(build_default_deny(namespace, labels))
         if dns:
             objects.append(build_dns_allow(namespace, dns, labels))
-    objects.extend(build_allow(a, labels) for a in allows)
+    objects.extend(obj for obj in (build_allow(a, labels) for a in allows) if obj is not None)
     if cilium_kinds:
         for namespace in namespaces:
             objects.append(build_cilium_default_deny(namespace, labels))

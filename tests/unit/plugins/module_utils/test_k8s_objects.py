@@ -279,6 +279,45 @@ def test_build_network_policies_order_and_kinds():
     assert ko.lint_policies(objects) == []
 
 
+GATEWAY_ALLOW = dict(name='from-gateway', ports=[{'protocol': 'TCP', 'port': 8080}], peers=[{'entities': ['ingress']}])
+
+
+def test_entity_peers_need_cilium_kinds():
+    one_error(ko.validate_network_policy_input(['shop'], [allow(**GATEWAY_ALLOW)], DNS),
+              "peers[0].entities: ['ingress'] needs network_policy_cilium_kinds: true")
+    assert ko.validate_network_policy_input(['shop'], [allow(**GATEWAY_ALLOW)], DNS, cilium_kinds=True) == []
+
+
+def test_entity_peer_problems():
+    bad = allow(peers=[{'entities': ['ingres']}, {'entities': []}, {'entities': ['world'], 'cidr': '10.0.0.0/8'}])
+    text = '\n'.join(ko.validate_network_policy_input(['shop'], [bad], DNS, cilium_kinds=True))
+    assert "peers[0].entities: ['ingres'] not accepted; accepted: all, world, cluster" in text
+    assert 'peers[1].entities: [] is not a non-empty list' in text
+    assert 'peers[2]: ' in text and 'mixes entities with other keys' in text
+
+
+def test_entities_render_only_in_the_cilium_policy():
+    # Gateway traffic reaches backends as Cilium's `ingress` identity: no NetworkPolicy can allow it, and an
+    # empty `from` would allow everyone, so such an allow renders the CiliumNetworkPolicy alone.
+    assert ko.build_allow(allow(**GATEWAY_ALLOW)) is None
+    objects = ko.build_network_policies(['shop'], [allow(**GATEWAY_ALLOW)], DNS, cilium_kinds=True)
+    assert [(o['kind'], o['metadata']['name']) for o in objects] == [
+        ('NetworkPolicy', 'default-deny'), ('NetworkPolicy', 'allow-dns'), ('CiliumNetworkPolicy', 'default-deny'),
+        ('CiliumNetworkPolicy', 'allow-dns'), ('CiliumNetworkPolicy', 'from-gateway')]
+    assert objects[-1]['spec'] == {
+        'endpointSelector': {'matchLabels': {'k8s:app': 'web'}},
+        'ingress': [{'fromEntities': ['ingress'], 'toPorts': [{'ports': [{'port': '8080', 'protocol': 'TCP'}]}]}]}
+    assert ko.lint_policies(objects) == []
+
+
+def test_entities_beside_selectors_are_separate_rules():
+    mixed = allow(peers=[{'pod_selector': {'app': 'api'}}, {'entities': ['host']}], ports=[])
+    assert ko.build_allow(mixed)['spec']['ingress'] == [{'from': [{'podSelector': {'matchLabels': {'app': 'api'}}}]}]
+    assert ko.build_cilium_allow(mixed)['spec']['ingress'] == [
+        {'fromEndpoints': [{'matchLabels': {'k8s:app': 'api', 'k8s:io.kubernetes.pod.namespace': 'shop'}}]},
+        {'fromEntities': ['host']}]
+
+
 def test_build_network_policies_without_dns_or_cilium():
     objects = ko.build_network_policies(['shop'], [], {})
     assert [o['metadata']['name'] for o in objects] == ['default-deny']
