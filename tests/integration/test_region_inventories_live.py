@@ -155,7 +155,8 @@ def region_problems(name, data):
     where = "%s/%s" % (name, cluster["rendered_on"])
 
     if region != name:
-        problems.append("%s: validate_region: %r is not the inventory's directory name %r" % (where, region, name))
+        problems.append("%s: region (validate_region): %r is not the inventory's directory name %r"
+                        % (where, region, name))
     header = inputs["gateway_api_region_header"] or {}
     if header.get("name") != REGION_HEADER or header.get("value") != region:
         problems.append("%s: gateway_api_region_header: %r must be {name: %s, value: %s} (the region id)"
@@ -383,10 +384,9 @@ BAD = {
     "pod-cidr-of-another-region": (
         "kubeadm.yml", "kubeadm_pod_subnet: 10.122.0.0/16", "kubeadm_pod_subnet: 10.120.0.0/16",
         "no-trd-1: kubeadm_pod_subnet 10.120.0.0/16 overlaps no-osl-1 kubeadm_pod_subnet 10.120.0.0/16"),
-    "region-header-of-another-region": (
-        "region.yml", "  value: no-trd-1", "  value: no-osl-1",
-        "no-trd-1/trd1-cp01: gateway_api_region_header: {'name': 'X-Region-Context', 'value': 'no-osl-1'} must be "
-        "{name: X-Region-Context, value: no-trd-1}"),
+    "region-id-of-another-region": (
+        "region.yml", "region: no-trd-1", "region: no-osl-1",
+        "no-trd-1/trd1-cp01: region (validate_region): 'no-osl-1' is not the inventory's directory name 'no-trd-1'"),
     "dsr-at-1450": (
         "cilium.yml", "cilium_lb_mode: hybrid", "cilium_lb_mode: dsr",
         "no-trd-1/trd1-cp01: cilium_lb_mode: dsr with the IP option at MTU 1450 drops full-size UDP packets"),
