@@ -25,6 +25,8 @@ from ansible_collections.packetjungle.datapath.plugins.module_utils.datapath imp
 CHECKS = ('kube_proxy_replacement', 'lb_mode', 'devices', 'routing', 'agent_health', 'cluster_health', 'controllers')
 # expect_lb_mode to the agent's spelling: strings.ToUpper for snat/dsr, strings.Title for hybrid.
 LB_MODES = {'dsr': 'DSR', 'hybrid': 'Hybrid', 'snat': 'SNAT'}
+# bpf-lb-dsr-dispatch (Helm loadBalancer.dsrDispatch) to the agent's nodePort.dsrMode.
+DSR_DISPATCHES = {'opt': 'IP Option/Extension', 'geneve': 'Geneve', 'ipip': 'IPIP'}
 TUNNELS = ('disabled', 'vxlan', 'geneve')
 
 TYPE_NAMES = {dict: 'an object', list: 'a list', str: 'a string', int: 'an integer', bool: 'a boolean'}
@@ -90,7 +92,7 @@ def check_kube_proxy_replacement(status):
                    % mode)
 
 
-def check_lb_mode(status, expect_lb_mode):
+def check_lb_mode(status, expect_lb_mode, expect_dsr_dispatch=None):
     base = ['kube-proxy-replacement', 'features', 'nodePort']
     node_port, error = _get(status, base, dict)
     if error:
@@ -118,6 +120,15 @@ def check_lb_mode(status, expect_lb_mode):
     if mode.lower() != wanted.lower():
         return verdict(PROBLEM, '%s; expected %s (expect_lb_mode: %s; Helm loadBalancer.mode)'
                        % (detail, wanted, expect_lb_mode))
+    if expect_dsr_dispatch and expect_lb_mode != 'snat':
+        dispatch, _error = _get(status, base + ['dsrMode'], str)
+        if dispatch is None:
+            # Agents before 1.15 do not report the dispatch; the mode itself was checked.
+            return verdict(OK, '%s; DSR dispatch not reported by this agent' % detail)
+        wanted_dispatch = DSR_DISPATCHES[expect_dsr_dispatch]
+        if dispatch != wanted_dispatch:
+            return verdict(PROBLEM, '%s; expected DSR dispatch %s (expect_dsr_dispatch: %s; Helm '
+                                    'loadBalancer.dsrDispatch)' % (detail, wanted_dispatch, expect_dsr_dispatch))
     return verdict(OK, detail)
 
 
@@ -264,16 +275,23 @@ def check_controllers(status):
     return verdict(OK, '%d controllers, none failing' % len(controllers))
 
 
-def evaluate(status, expect_lb_mode='dsr', tunnel='disabled'):
-    """Checks (name to verdict, in CHECKS order) and a flat summary of the facts they read."""
+def evaluate(status, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatch=None):
+    """Checks (name to verdict, in CHECKS order) and a flat summary of the facts they read.
+
+    expect_dsr_dispatch (opt, geneve, ipip; None does not check it) is compared with nodePort.dsrMode when the
+    expected mode does DSR.
+    """
     if expect_lb_mode not in LB_MODES:
         raise ValueError('expect_lb_mode: %r is not one of %s' % (expect_lb_mode, ', '.join(sorted(LB_MODES))))
+    if expect_dsr_dispatch is not None and expect_dsr_dispatch not in DSR_DISPATCHES:
+        raise ValueError('expect_dsr_dispatch: %r is not one of %s'
+                         % (expect_dsr_dispatch, ', '.join(sorted(DSR_DISPATCHES))))
     if tunnel not in TUNNELS:
         raise ValueError('tunnel: %r is not one of %s' % (tunnel, ', '.join(TUNNELS)))
     kpr = check_kube_proxy_replacement(status)
     checks = {
         'kube_proxy_replacement': kpr,
-        'lb_mode': check_lb_mode(status, expect_lb_mode),
+        'lb_mode': check_lb_mode(status, expect_lb_mode, expect_dsr_dispatch),
         'devices': check_devices(status, kpr['status'] != PROBLEM),
         'routing': check_routing(status, tunnel),
         'agent_health': check_agent_health(status),

@@ -2,11 +2,15 @@
 # Copyright: (c) 2026, packetjungle.datapath contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The validation report: built from what latency_probe, path_mtu and
-datapath_info returned on each node, rendered as JSON for machines and as a
-table and an HTML latency picture for people. Pure functions, no I/O."""
+datapath_info returned on each node and what the validate role read from the
+API server, rendered as JSON for machines and as a table and an HTML latency
+picture for people. Pure functions, no I/O."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+from ansible_collections.packetjungle.datapath.plugins.module_utils.cilium_status import CHECKS
+from ansible_collections.packetjungle.datapath.plugins.module_utils.cluster_checks import judge_cluster
 
 SCHEMA = 'packetjungle.datapath/validation-report/v1'
 
@@ -55,15 +59,36 @@ def _host_problems(host, results):
     return problems
 
 
+def _from_agent_pod(checks, agent):
+    """The node's agent checks that could not run on the node, taken from its agent pod where that was read.
+
+    cilium-dbg usually lives only in the agent container, so datapath_info on the node finds no status while
+    the cluster side exec'd it. Only checks the node left cannot_check are replaced; the pod's problems are
+    reported once, on the cluster side.
+    """
+    if not agent or not agent.get('checks'):
+        return checks
+    merged = dict(checks)
+    for name in CHECKS:
+        if (checks.get(name) or {}).get('status') == 'cannot_check' and name in agent['checks']:
+            verdict = agent['checks'][name]
+            merged[name] = {'status': verdict['status'],
+                            'detail': '%s (from agent pod %s)' % (verdict['detail'], agent['pod'])}
+    return merged
+
+
 def build_report(region, generated_at, hosts, cluster=None):
     """hosts: node name -> {'latency': ..., 'path_mtu': ..., 'datapath': ...} module results;
-    cluster: {'problems': [...], 'cannot_check': [...]} from the cluster-side checks, if they ran."""
+    cluster: the validate role's cluster reads (problems and cannot_check it judged itself, plus the raw
+    cilium_agents and gateway_api reads that cluster_checks.judge_cluster judges), if they ran."""
     report = {'schema': SCHEMA, 'region': region, 'generated_at': generated_at, 'hosts': {},
-              'latency': [], 'problems': [], 'cannot_check': []}
+              'latency': [], 'problems': [], 'cannot_check': [], 'cluster': {}}
+    judged = judge_cluster(cluster)
+    agents = judged.get('cilium_agents') or {}
     for host in sorted(hosts):
         results = hosts[host] or {}
         report['latency'].extend(_latency_rows(host, results.get('latency')))
-        checks = (results.get('datapath') or {}).get('checks') or {}
+        checks = _from_agent_pod((results.get('datapath') or {}).get('checks') or {}, agents.get(host))
         for name, check in sorted(checks.items()):
             if (check or {}).get('status') == 'cannot_check':
                 report['cannot_check'].append('%s %s: %s' % (host, name, check.get('detail')))
@@ -72,8 +97,11 @@ def build_report(region, generated_at, hosts, cluster=None):
             'path_mtu': (results.get('path_mtu') or {}).get('peers'),
             'datapath': checks,
         }
-    report['problems'].extend((cluster or {}).get('problems') or [])
-    report['cannot_check'].extend((cluster or {}).get('cannot_check') or [])
+    report['problems'].extend(judged['problems'])
+    report['cannot_check'].extend(judged['cannot_check'])
+    for section in ('cilium_agents', 'gateway_api'):
+        if section in judged:
+            report['cluster'][section] = judged[section]
     report['ok'] = not report['problems']
     return report
 
@@ -99,6 +127,14 @@ def render_table(report):
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     lines = ['  '.join(str(cell).ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))
+    for title, section, label in (('cilium agents (node, pod, verdict)', 'cilium_agents', 'pod'),
+                                  ('gateway api', 'gateway_api', None)):
+        entries = report.get('cluster', {}).get(section)
+        if entries:
+            lines.append('')
+            lines.append('%s:' % title)
+            lines.extend('  %s  %s%s' % (key, (entry[label] + '  ') if label else '', entry['status'])
+                         for key, entry in sorted(entries.items()))
     lines.append('')
     lines.append('problems: %d' % len(report['problems']))
     lines.extend('  ' + p for p in report['problems'])
@@ -169,6 +205,10 @@ def render_html(report):
     verdict = 'OK' if report['ok'] else '%d problem(s)' % len(report['problems'])
     problems = ''.join('<li>%s</li>' % _esc(p) for p in report['problems']) or '<li>none</li>'
     unchecked = ''.join('<li>%s</li>' % _esc(c) for c in report['cannot_check']) or '<li>none</li>'
+    cluster = ''.join('<li>%s %s: %s (%s)</li>'
+                      % (_esc(section.replace('_', ' ')), _esc(key), _esc(entry['status']), _esc(entry['detail']))
+                      for section, entries in sorted(report.get('cluster', {}).items())
+                      for key, entry in sorted(entries.items())) or '<li>not checked from the API server</li>'
     legend = ('p50 as a share of its budget: <span style="color:#2e7d32">&#9632; &le;50%</span> '
               '<span style="color:#9e9d24">&#9632; &le;80%</span> <span style="color:#ef6c00">&#9632; &le;100%</span> '
               '<span style="color:#c62828">&#9632; breach</span> <span style="color:#546e7a">&#9632; no budget</span> '
@@ -176,6 +216,6 @@ def render_html(report):
     return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Datapath validation %s</title></head>'
             '<body style="font-family:sans-serif">\n<h1>Datapath validation: %s</h1>\n<p>%s &middot; %s</p>\n'
             '<h2>Latency, node to target (ms)</h2>\n<p>%s</p>\n%s\n<h2>Problems</h2><ul>%s</ul>\n'
-            '<h2>Not checked</h2><ul>%s</ul>\n</body></html>\n'
+            '<h2>Not checked</h2><ul>%s</ul>\n<h2>Cluster</h2><ul>%s</ul>\n</body></html>\n'
             % (_esc(report['region']), _esc(report['region']), _esc(report['generated_at']), verdict, legend,
-               '\n'.join(svg), problems, unchecked))
+               '\n'.join(svg), problems, unchecked, cluster))

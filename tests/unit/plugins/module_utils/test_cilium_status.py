@@ -252,3 +252,28 @@ def test_cannot_check_all():
     checks = cannot_check_all('no cilium agent on this node')
     assert list(checks) == list(CHECKS)
     assert all(c == {'status': 'cannot_check', 'detail': 'no cilium agent on this node'} for c in checks.values())
+
+
+def test_dsr_dispatch_as_asked():
+    checks, _summary = run('status_dsr_geneve_tunnel.json', tunnel='geneve')
+    assert evaluate(load_status(fixture('status_dsr_geneve_tunnel.json')), 'dsr', 'geneve', 'geneve')[0] == checks
+    checks, _summary = evaluate(load_status(fixture('status_dsr_native.json')), 'dsr', 'disabled', 'geneve')
+    assert checks['lb_mode']['status'] == 'problem'
+    assert checks['lb_mode']['detail'].endswith('; expected DSR dispatch Geneve (expect_dsr_dispatch: geneve; Helm '
+                                                'loadBalancer.dsrDispatch)')
+    # SNAT does no DSR: the dispatch the agent still reports does not matter.
+    checks, _summary = evaluate(load_status(fixture('status_snat_vxlan.json')), 'snat', 'vxlan', 'geneve')
+    assert checks['lb_mode']['status'] == 'ok'
+
+
+def test_dsr_dispatch_not_reported_by_old_agents_is_named():
+    status = load_status(fixture('status_dsr_native.json'))
+    del status['kube-proxy-replacement']['features']['nodePort']['dsrMode']
+    checks, _summary = evaluate(status, 'dsr', 'disabled', 'opt')
+    assert checks['lb_mode']['status'] == 'ok'
+    assert checks['lb_mode']['detail'].endswith('; DSR dispatch not reported by this agent')
+
+
+def test_bad_dsr_dispatch_argument():
+    with pytest.raises(ValueError, match="expect_dsr_dispatch: 'vxlan' is not one of geneve, ipip, opt"):
+        evaluate({}, 'dsr', 'disabled', 'vxlan')

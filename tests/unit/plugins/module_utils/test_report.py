@@ -4,6 +4,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 from ansible_collections.packetjungle.datapath.plugins.module_utils import report as rep
 
 
@@ -96,3 +98,51 @@ def test_cluster_problems_join_the_report():
     assert report['ok'] is False
     assert report['problems'] == cluster['problems']
     assert report['cannot_check'][-1] == cluster['cannot_check'][0]
+
+
+def test_cluster_agents_and_gateways_join_the_report_per_node_and_object():
+    pods = [{'metadata': {'name': 'cilium-a'}, 'spec': {'nodeName': 'n1'},
+             'status': {'phase': 'Pending', 'conditions': []}}]
+    cluster = {'problems': [], 'cannot_check': [],
+               'cilium_agents': {'expect_lb_mode': 'dsr', 'tunnel': 'disabled', 'pods': pods, 'exec': []},
+               'gateway_api': {'gateways': [{'name': 'gw', 'namespace': 'ns', 'listeners': []}], 'resources': [],
+                               'expect_controller': True}}
+    report = rep.build_report('lab', 't', {}, cluster)
+    assert report['problems'] == [
+        'cluster cilium agent kube-system/cilium-a on node n1: not ready: phase Pending, no Ready condition',
+        'cluster gateway api: Gateway ns/gw: not found on the server']
+    assert report['cluster']['cilium_agents']['n1']['status'] == 'problem'
+    assert report['cluster']['gateway_api'] == {'Gateway ns/gw': {'status': 'problem',
+                                                                  'detail': 'Gateway ns/gw: not found on the server'}}
+    table = rep.render_table(report).splitlines()
+    agents_row = table[table.index('cilium agents (node, pod, verdict):') + 1]
+    assert agents_row.split() == ['n1', 'kube-system/cilium-a', 'problem']
+    assert table[table.index('gateway api:') + 1].split() == ['Gateway', 'ns/gw', 'problem']
+    html = rep.render_html(report)
+    assert '<li>cilium agents n1: problem (not ready: phase Pending, no Ready condition)</li>' in html
+
+
+def test_report_without_cluster_reads_has_an_empty_cluster_section():
+    report = rep.build_report('lab', 't', {})
+    assert report['cluster'] == {}
+    assert '<li>not checked from the API server</li>' in rep.render_html(report)
+
+
+def test_a_nodes_unchecked_agent_checks_come_from_its_agent_pod():
+    with open(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'cilium', 'status_snat_vxlan.json')) as f:
+        status = f.read()
+    pod = {'metadata': {'name': 'cilium-a'}, 'spec': {'nodeName': 'n1'},
+           'status': {'phase': 'Running', 'conditions': [{'type': 'Ready', 'status': 'True'}]}}
+    cluster = {'cilium_agents': {'pods': [pod], 'exec': [{'item': pod, 'rc': 0, 'stdout': status}]}}
+    no_binary = {'status': 'cannot_check', 'detail': 'no cilium agent on this node: no cilium-dbg binary'}
+    hosts = {'n1': {'datapath': {'checks': {'bpffs': {'status': 'ok', 'detail': 'mounted'},
+                                            'lb_mode': no_binary, 'routing': no_binary}}},
+             'n2': {'datapath': {'checks': {'lb_mode': no_binary}}}}
+    report = rep.build_report('lab', 't', hosts, cluster)
+    n1 = report['hosts']['n1']['datapath']
+    assert n1['bpffs'] == {'status': 'ok', 'detail': 'mounted'}
+    assert n1['lb_mode']['status'] == 'problem'
+    assert n1['lb_mode']['detail'].endswith('(from agent pod kube-system/cilium-a)')
+    # Counted once, on the cluster side; n2 has no agent pod, so its check stays unchecked.
+    assert [p.split(': ')[1] for p in report['problems']] == ['lb_mode', 'routing']
+    assert report['cannot_check'] == ['n2 lb_mode: no cilium agent on this node: no cilium-dbg binary']
