@@ -6,7 +6,7 @@
 set -euo pipefail
 
 declare -A wanted=([ethtool]=ethtool [ping]=iputils-ping [fping]=fping [iptables]=iptables [nft]=nftables
-                   [ip]=iproute2 [zcat]=gzip)
+                   [ip]=iproute2 [zcat]=gzip [gpg]=gpg)
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null || missing+=("${wanted[$cmd]}")

@@ -3,9 +3,19 @@
 # versions pinned in k8s/versions.env, from the Go module proxy only:
 #   etcd, kube-apiserver, kubeadm, kubectl  -> $PJ_CACHE/k8s/<k8s version>/bin/
 #   Gateway API standard CRDs               -> $PJ_CACHE/k8s/gateway-api/<version>/standard/
+# With --node, also what a real node runs (for the lab's packages and images):
+#   kubelet, kube-controller-manager, kube-scheduler -> .../bin/
+#   etcd at the version kubeadm's image names, pause, CoreDNS -> .../image-bin/
 # Anything already built for the same versions (stamp file) is skipped, so a
 # second run takes seconds. Output ends with KEY=VALUE lines for the harness.
 set -euo pipefail
+
+NODE=false
+case "${1:-}" in
+    "") ;;
+    --node) NODE=true ;;
+    *) printf 'k8s-binaries: unknown argument %s (accepted: --node)\n' "$1" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=/dev/null
@@ -15,6 +25,7 @@ command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/packetjungle-datapath/k8s"
 BIN="$CACHE/$K8S_VERSION/bin"
+IMAGE_BIN="$CACHE/$K8S_VERSION/image-bin"
 CRDS="$CACHE/gateway-api/$GATEWAY_API_VERSION/standard"
 # -mod=mod: the wrapper modules below resolve their go.sum on the fly.
 # GOTOOLCHAIN=local: never fetch another Go toolchain.
@@ -38,8 +49,9 @@ module_dir() {
 
 # Build main packages of $1 (module@version) inside a throw-away wrapper module.
 # $2: extra go.mod text (replace lines), $3: -ldflags, rest: packages.
+# Binaries land in $OUT (default $BIN).
 build_in_wrapper() {
-    local req="$1" extra="$2" ldflags="$3"
+    local req="$1" extra="$2" ldflags="$3" out="${OUT:-$BIN}"
     shift 3
     local work
     work="$(mktemp -d)"
@@ -47,7 +59,7 @@ build_in_wrapper() {
     trap "rm -rf '$work'" RETURN
     printf 'module pjwrapper\n\ngo 1.24.0\n\nrequire %s\n\n%s\n' "${req/@/ }" "$extra" >"$work/go.mod"
     printf 'package pjwrapper\n' >"$work/doc.go"
-    (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$BIN/" "$@")
+    (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$out/" "$@")
 }
 
 mkdir -p "$BIN" "$CRDS"
@@ -69,30 +81,89 @@ else
     log "etcd $ETCD_VERSION: built in $((SECONDS - t)) s"
 fi
 
-# kube-apiserver, kubeadm, kubectl -------------------------------------------
-stamp="kubernetes=$K8S_VERSION staging=$K8S_STAGING_VERSION $GO_VERSION"
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubeadm" && -x "$BIN/kubectl" &&
-      "$(cat "$BIN/.kubernetes.stamp" 2>/dev/null)" == "$stamp" ]]; then
-    log "kubernetes $K8S_VERSION: cached"
-else
-    t=$SECONDS
+# Kubernetes ------------------------------------------------------------------
+# k8s.io/kubernetes points its k8s.io/* staging modules at ./staging/src; a
+# dependency's replace lines are ignored, so the wrapper names the published
+# versions of the same release instead. Sets K8S_REPLACES and K8S_LDFLAGS.
+kubernetes_wrapper_settings() {
+    [[ -z "${K8S_REPLACES:-}" ]] || return 0
+    local kdir minor pkg
     kdir="$(module_dir "k8s.io/kubernetes@$K8S_VERSION" "$K8S_MODULE_SUM")"
-    # k8s.io/kubernetes points its k8s.io/* staging modules at ./staging/src;
-    # a dependency's replace lines are ignored, so the wrapper names the
-    # published versions of the same release instead.
-    replaces="$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#replace \1 => \1 '"$K8S_STAGING_VERSION"'#p' "$kdir/go.mod")"
-    [[ -n "$replaces" ]] || { log "no staging replace lines found in $kdir/go.mod"; exit 1; }
+    K8S_REPLACES="$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#replace \1 => \1 '"$K8S_STAGING_VERSION"'#p' "$kdir/go.mod")"
+    [[ -n "$K8S_REPLACES" ]] || { log "no staging replace lines found in $kdir/go.mod"; exit 1; }
     minor="${K8S_VERSION#v1.}"
     minor="${minor%%.*}"
-    ldflags="-s -w"
+    # The version stamped in as hack/lib/version.sh does, so kubeadm's and the
+    # kubelet's version checks see the pin.
+    K8S_LDFLAGS="-s -w"
     for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-        ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-        ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+        K8S_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        K8S_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
     done
-    build_in_wrapper "k8s.io/kubernetes@$K8S_VERSION" "$replaces" "$ldflags" \
-        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl
-    printf '%s\n' "$stamp" >"$BIN/.kubernetes.stamp"
-    log "kubernetes $K8S_VERSION (kube-apiserver, kubeadm, kubectl): built in $((SECONDS - t)) s"
+}
+
+# build_kubernetes STAMPFILE BINARY...: the cmd/<binary> packages in one go build.
+build_kubernetes() {
+    local stampfile="$1" b t
+    shift
+    local stamp="kubernetes=$K8S_VERSION staging=$K8S_STAGING_VERSION $GO_VERSION" have=true pkgs=()
+    for b in "$@"; do
+        [[ -x "$BIN/$b" ]] || have=false
+        pkgs+=("k8s.io/kubernetes/cmd/$b")
+    done
+    if [[ $have == true && "$(cat "$BIN/$stampfile" 2>/dev/null)" == "$stamp" ]]; then
+        log "kubernetes $K8S_VERSION ($*): cached"
+        return
+    fi
+    t=$SECONDS
+    kubernetes_wrapper_settings
+    build_in_wrapper "k8s.io/kubernetes@$K8S_VERSION" "$K8S_REPLACES" "$K8S_LDFLAGS" "${pkgs[@]}"
+    printf '%s\n' "$stamp" >"$BIN/$stampfile"
+    log "kubernetes $K8S_VERSION ($*): built in $((SECONDS - t)) s"
+}
+
+build_kubernetes .kubernetes.stamp kube-apiserver kubeadm kubectl
+
+# Node pieces (--node) -----------------------------------------------------------
+if [[ $NODE == true ]]; then
+    build_kubernetes .kubernetes-node.stamp kubelet kube-controller-manager kube-scheduler
+    mkdir -p "$IMAGE_BIN"
+
+    # etcd at the version in kubeadm's etcd image tag, so the image is what its name says.
+    stamp="etcd=$ETCD_IMAGE_VERSION $GO_VERSION"
+    if [[ -x "$IMAGE_BIN/etcd" && "$(cat "$IMAGE_BIN/.etcd.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "etcd $ETCD_IMAGE_VERSION (image): cached"
+    else
+        t=$SECONDS
+        module_dir "go.etcd.io/etcd/server/v3@$ETCD_IMAGE_VERSION" "$ETCD_IMAGE_MODULE_SUM" >/dev/null
+        OUT="$IMAGE_BIN" build_in_wrapper "go.etcd.io/etcd/server/v3@$ETCD_IMAGE_VERSION" "" "-s -w" go.etcd.io/etcd/server/v3
+        mv "$IMAGE_BIN/server" "$IMAGE_BIN/etcd"
+        printf '%s\n' "$stamp" >"$IMAGE_BIN/.etcd.stamp"
+        log "etcd $ETCD_IMAGE_VERSION (image): built in $((SECONDS - t)) s"
+    fi
+
+    # CoreDNS at the version kubeadm deploys; its default plugin set.
+    stamp="coredns=$COREDNS_VERSION $GO_VERSION"
+    if [[ -x "$IMAGE_BIN/coredns" && "$(cat "$IMAGE_BIN/.coredns.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "coredns $COREDNS_VERSION: cached"
+    else
+        t=$SECONDS
+        module_dir "github.com/coredns/coredns@$COREDNS_VERSION" "$COREDNS_MODULE_SUM" >/dev/null
+        OUT="$IMAGE_BIN" build_in_wrapper "github.com/coredns/coredns@$COREDNS_VERSION" "" \
+            "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" github.com/coredns/coredns
+        printf '%s\n' "$stamp" >"$IMAGE_BIN/.coredns.stamp"
+        log "coredns $COREDNS_VERSION: built in $((SECONDS - t)) s"
+    fi
+
+    # pause: the lab's own (lab/pause), standard library only.
+    stamp="pause=$(sha256sum "$ROOT/lab/pause/main.go" | cut -c1-16) $GO_VERSION"
+    if [[ -x "$IMAGE_BIN/pause" && "$(cat "$IMAGE_BIN/.pause.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "pause: cached"
+    else
+        (cd "$ROOT/lab/pause" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$IMAGE_BIN/pause" .)
+        printf '%s\n' "$stamp" >"$IMAGE_BIN/.pause.stamp"
+        log "pause: built"
+    fi
 fi
 
 # Gateway API CRDs ------------------------------------------------------------
@@ -106,9 +177,15 @@ else
     log "gateway-api $GATEWAY_API_VERSION standard CRDs: copied to $CRDS"
 fi
 
-for b in etcd kube-apiserver kubeadm kubectl; do
-    log "$(printf '%-15s %s' "$b" "$(du -h "$BIN/$b" | cut -f1)")"
+for b in "$BIN"/* ; do
+    log "$(printf '%-24s %s' "${b##*/}" "$(du -h "$b" | cut -f1)")"
 done
+if [[ $NODE == true ]]; then
+    for b in "$IMAGE_BIN"/*; do
+        log "$(printf '%-24s %s' "image-bin/${b##*/}" "$(du -h "$b" | cut -f1)")"
+    done
+fi
 while read -r sum file; do log "  sha256 $sum  $file"; done <"$CRDS/SHA256SUMS"
 log "done in $((SECONDS - START)) s"
 printf 'PJ_K8S_BIN=%s\nPJ_GATEWAY_API_CRDS=%s\n' "$BIN" "$CRDS"
+[[ $NODE == false ]] || printf 'PJ_K8S_IMAGE_BIN=%s\n' "$IMAGE_BIN"

@@ -1,0 +1,3 @@
+module packetjungle.invalid/lab/pause
+
+go 1.24
