@@ -88,8 +88,8 @@ def bench_size(nodes, reruns, keep, report_dir):
         venv = dict(env, **extra)
         if warm_up:
             timed(base + [playbook], venv)
-        for _ in range(reruns):
-            runs.append(dict(run_record(name, base + [playbook], venv)[1], variant=name))
+        for attempt in range(reruns):
+            runs.append(dict(run_record(name, base + [playbook], venv)[1], variant=name, attempt=attempt + 1))
     proc = run_record("profiled", base + ["playbooks/site.yml"],
                       dict(env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks"))[0]
     profile = [{"task": t.strip(), "s": float(s)} for t, s in PROFILE.findall(proc.stdout)][:12]
@@ -98,7 +98,7 @@ def bench_size(nodes, reruns, keep, report_dir):
     shutil.rmtree(inv, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     medians = {}
-    for name, _p, _e, _w in variants(env, tmp):
+    for name in [v[0] for v in variants(env, tmp)]:
         walls = [r["wall_s"] for r in runs if r.get("variant") == name]
         cpus = [r["controller_cpu_s"] for r in runs if r.get("variant") == name]
         medians[name] = {"wall_s": statistics.median(walls), "controller_cpu_s": statistics.median(cpus)}
@@ -126,7 +126,7 @@ def main():
 
     names = [v[0] for v in variants({}, "")]
     print("| nodes | cold converge s | " + " | ".join("re-run %s s (CPU s)" % n for n in names) + " |")
-    print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
+    print("| --- | --- | " + " | ".join(["---"] * len(names)) + " |")
     for size in sizes:
         cold = size["runs"][0]
         cells = ["%.1f (%.1f)" % (size["rerun_medians"][n]["wall_s"], size["rerun_medians"][n]["controller_cpu_s"])

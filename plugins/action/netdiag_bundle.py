@@ -16,9 +16,8 @@ import tarfile
 import tempfile
 import time
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible_collections.packetjungle.datapath.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.packetjungle.datapath.plugins.module_utils.netdiag import (
     build_summary,
     render_readme,
@@ -78,10 +77,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail('netdiag_bundle: %s' % '; '.join(validation.error_messages))
-        args = validation.validated_parameters
+        args = validated_args('netdiag_bundle', ARGUMENT_SPEC, self._task.args)
         hostvars = task_vars.get('hostvars', {})
         hosts = args['hosts'] or task_vars.get('ansible_play_hosts_all', [])
         active = task_vars.get('ansible_play_hosts', hosts)

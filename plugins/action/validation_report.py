@@ -12,9 +12,8 @@ import datetime
 import json
 import os
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible_collections.packetjungle.datapath.plugins.plugin_utils.action_args import validated_args
 from ansible_collections.packetjungle.datapath.plugins.module_utils.report import build_report, render_html, render_table
 
 ARGUMENT_SPEC = dict(
@@ -35,10 +34,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail('validation_report: %s' % '; '.join(validation.error_messages))
-        args = validation.validated_parameters
+        args = validated_args('validation_report', ARGUMENT_SPEC, self._task.args)
         hostvars = task_vars.get('hostvars', {})
         hosts = args['hosts'] or task_vars.get('ansible_play_hosts_all', [])
 
