@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN := source scripts/common.sh &&
 
-.PHONY: help venv demo test units lint sanity integration lab-up lab-down lab-rebuild lab-status build bench
+.PHONY: help venv demo test units lint sanity integration lab-up lab-down lab-rebuild lab-status build bench docs
 
 help:
 	@echo "make demo         lab up + playbooks/site.yml on inventories/lab + node state"
@@ -12,6 +12,7 @@ help:
 	@echo "make lab-up|lab-down|lab-rebuild|lab-status"
 	@echo "make build        ansible-galaxy collection build"
 	@echo "make bench        timings into bench/results (see docs/benchmarks.md)"
+	@echo "make docs         regenerate role inputs, module and filter pages in docs/ (scripts/gen_docs.py)"
 
 venv:
 	@scripts/venv.sh
@@ -48,3 +49,6 @@ build: venv
 
 bench: venv
 	scripts/bench.sh
+
+docs: venv
+	$(RUN) python scripts/gen_docs.py
