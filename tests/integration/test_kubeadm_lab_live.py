@@ -1,7 +1,9 @@
 """roles/kubeadm for real on lab nodes: `kubeadm init` without kube-proxy on
 the first control-plane node, a worker joined, the admin kubeconfig fetched,
 and a second run that changes nothing; then a third node joins as a further
-control-plane node.
+control-plane node. Every node registers its lab address (node-ip at init and
+in each join's JoinConfiguration), and the lab preparation (containerd with
+the lab's role inputs) changes nothing when run again.
 
 Everything comes from the project's own scripts: kubeadm, kubelet and kubectl
 as Debian packages from a local signed repository (scripts/k8s-apt-repo.sh),
@@ -102,9 +104,8 @@ def playbook(inventory, name, *extra, timeout=1800):
     key = os.path.basename(name)
     runs = sum(1 for k in TIMINGS if k.startswith(key + " #")) + 1
     TIMINGS["%s #%d" % (key, runs)] = round(time.monotonic() - start, 1)
-    for task, seconds in re.findall(r"kubeadm : (Run kubeadm init|Join as a worker|Join as a further control-plane node)"
-                                    r" -+ ([0-9.]+)s", proc.stdout):
-        TIMINGS[task] = float(seconds)
+    for task, seconds in re.findall(r"kubeadm : (Run kubeadm init|Join the cluster) -+ ([0-9.]+)s", proc.stdout):
+        TIMINGS["%s (%s #%d)" % (task, key, runs)] = float(seconds)
     return proc
 
 
@@ -122,10 +123,51 @@ def node_sh(node, command):
                           timeout=120, check=False)
 
 
+def lab_addresses(inventory):
+    """Node name -> its address on the lab network (ansible_host)."""
+    with open(os.path.join(inventory, "hosts.yml"), encoding="utf-8") as handle:
+        hosts = yaml.safe_load(handle)
+    found = {}
+
+    def walk(group):
+        for name, host in (group.get("hosts") or {}).items():
+            found[name] = host["ansible_host"]
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+    walk(hosts["all"])
+    return found
+
+
+def assert_nodes_registered_their_lab_address(inventory, kubeconfig, joined):
+    """Each node's InternalIP is its lab address and its kubelet got
+    --node-ip with it (lab nodes have one address, so the flag is what shows
+    the role passed it); JOINED nodes have no join configuration left and took
+    the lab's KubeletConfiguration (cgroupfs) from the cluster."""
+    addresses = lab_addresses(inventory)
+    nodes = json.loads(kubectl(kubeconfig, "get", "nodes", "-o", "json").stdout)
+    internal = {item["metadata"]["name"]: [a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP"]
+                for item in nodes["items"]}
+    assert internal == {name: [address] for name, address in addresses.items()}
+    for name, address in addresses.items():
+        flags = node_sh(name, "cat /var/lib/kubelet/kubeadm-flags.env").stdout
+        assert re.search(r"(^|[\s\"])--node-ip=%s([\s\"]|$)" % re.escape(address), flags), "%s: %s" % (name, flags)
+    for name in joined:
+        assert node_sh(name, "test -e /etc/kubernetes/kubeadm-join.yaml").returncode == 1, name
+        kubelet = yaml.safe_load(node_sh(name, "cat /var/lib/kubelet/config.yaml").stdout)
+        assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["failSwapOn"] is False, name
+
+
 def test_kubeadm_init_and_join_for_real(kadm_lab):
     inventory = kadm_lab
     prep = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
     assert prep.returncode == 0
+    # containerd gets the lab's settings from the role itself: nothing edits
+    # its config afterwards, so a second preparation changes nothing.
+    prep_again = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
+    assert prep_again.returncode == 0
+    assert recap_changed(prep_again.stdout) == {PREFIX + "-1": 0, PREFIX + "-2": 0}
+    dump = node_sh(PREFIX + "-1", "containerd config dump").stdout
+    assert re.search(r"(?m)^\s*SystemdCgroup = false$", dump) and re.search(r"(?m)^\s*restrict_oom_score_adj = true$", dump)
 
     first = playbook(inventory, "playbooks/kubeadm.yml")
     assert first.returncode == 0
@@ -155,6 +197,7 @@ def test_kubeadm_init_and_join_for_real(kadm_lab):
     assert kubectl(kubeconfig, "-n", "kube-system", "get", "deployment", "coredns").returncode == 0
 
     assert_control_plane_running(kubeconfig, PREFIX + "-1")
+    assert_nodes_registered_their_lab_address(inventory, kubeconfig, joined=[PREFIX + "-2"])
 
     second = playbook(inventory, "playbooks/kubeadm.yml")
     assert second.returncode == 0
@@ -177,10 +220,12 @@ def test_control_plane_join_for_real(kadm_lab):
     with open(os.path.join(inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(hosts, handle)
 
-    # Only the new node: the preparation edits what the containerd role writes,
-    # so on a running node it would rewrite and restart containerd.
-    prep = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"), "--limit", third)
+    # On every node: the running ones must not change (no containerd restart
+    # under a live kubelet), only the new one.
+    prep = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
     assert prep.returncode == 0
+    changed = recap_changed(prep.stdout)
+    assert changed[PREFIX + "-1"] == changed[PREFIX + "-2"] == 0 and changed[third] > 0
     join = playbook(inventory, "playbooks/kubeadm.yml")
     assert join.returncode == 0
     assert recap_changed(join.stdout)[third] > 0
@@ -192,6 +237,11 @@ def test_control_plane_join_for_real(kadm_lab):
                             "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert sorted(control_plane) == [PREFIX + "-1", third]
     assert_control_plane_running(kubeconfig, third)
+    assert_nodes_registered_their_lab_address(inventory, kubeconfig, joined=[PREFIX + "-2", third])
+    # The further control-plane node advertises its API server on its lab address.
+    apiserver = json.loads(kubectl(kubeconfig, "-n", "kube-system", "get", "pod", "kube-apiserver-" + third,
+                                   "-o", "json").stdout)
+    assert "--advertise-address=%s" % lab_addresses(inventory)[third] in apiserver["spec"]["containers"][0]["command"]
 
     again = playbook(inventory, "playbooks/kubeadm.yml")
     assert again.returncode == 0
