@@ -65,21 +65,26 @@ build_in_wrapper() {
 mkdir -p "$BIN" "$CRDS"
 START=$SECONDS
 
-# etcd ---------------------------------------------------------------------
-stamp="etcd=$ETCD_VERSION $GO_VERSION"
-if [[ -x "$BIN/etcd" && "$(cat "$BIN/.etcd.stamp" 2>/dev/null)" == "$stamp" ]]; then
-    log "etcd $ETCD_VERSION: cached"
-else
+# etcd at VERSION (module hash SUM) into DIR; LABEL names it in the log.
+build_etcd() {
+    local version="$1" want="$2" dir="$3" label="$4" t
+    local stamp="etcd=$version $GO_VERSION"
+    if [[ -x "$dir/etcd" && "$(cat "$dir/.etcd.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "$label: cached"
+        return
+    fi
     t=$SECONDS
-    module_dir "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "$ETCD_MODULE_SUM" >/dev/null
+    module_dir "go.etcd.io/etcd/server/v3@$version" "$want" >/dev/null
     # The server module's own replace lines point at sibling directories of the
     # etcd repository; in the wrapper the published modules of the same tag stand in.
-    build_in_wrapper "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" "-s -w" go.etcd.io/etcd/server/v3
+    OUT="$dir" build_in_wrapper "go.etcd.io/etcd/server/v3@$version" "" "-s -w" go.etcd.io/etcd/server/v3
     # go names the binary after the import path without its /v3 suffix.
-    mv "$BIN/server" "$BIN/etcd"
-    printf '%s\n' "$stamp" >"$BIN/.etcd.stamp"
-    log "etcd $ETCD_VERSION: built in $((SECONDS - t)) s"
-fi
+    mv "$dir/server" "$dir/etcd"
+    printf '%s\n' "$stamp" >"$dir/.etcd.stamp"
+    log "$label: built in $((SECONDS - t)) s"
+}
+
+build_etcd "$ETCD_VERSION" "$ETCD_MODULE_SUM" "$BIN" "etcd $ETCD_VERSION"
 
 # Kubernetes ------------------------------------------------------------------
 # k8s.io/kubernetes points its k8s.io/* staging modules at ./staging/src; a
@@ -130,17 +135,7 @@ if [[ $NODE == true ]]; then
     mkdir -p "$IMAGE_BIN"
 
     # etcd at the version in kubeadm's etcd image tag, so the image is what its name says.
-    stamp="etcd=$ETCD_IMAGE_VERSION $GO_VERSION"
-    if [[ -x "$IMAGE_BIN/etcd" && "$(cat "$IMAGE_BIN/.etcd.stamp" 2>/dev/null)" == "$stamp" ]]; then
-        log "etcd $ETCD_IMAGE_VERSION (image): cached"
-    else
-        t=$SECONDS
-        module_dir "go.etcd.io/etcd/server/v3@$ETCD_IMAGE_VERSION" "$ETCD_IMAGE_MODULE_SUM" >/dev/null
-        OUT="$IMAGE_BIN" build_in_wrapper "go.etcd.io/etcd/server/v3@$ETCD_IMAGE_VERSION" "" "-s -w" go.etcd.io/etcd/server/v3
-        mv "$IMAGE_BIN/server" "$IMAGE_BIN/etcd"
-        printf '%s\n' "$stamp" >"$IMAGE_BIN/.etcd.stamp"
-        log "etcd $ETCD_IMAGE_VERSION (image): built in $((SECONDS - t)) s"
-    fi
+    build_etcd "$ETCD_IMAGE_VERSION" "$ETCD_IMAGE_MODULE_SUM" "$IMAGE_BIN" "etcd $ETCD_IMAGE_VERSION (image)"
 
     # CoreDNS at the version kubeadm deploys; its default plugin set.
     stamp="coredns=$COREDNS_VERSION $GO_VERSION"
