@@ -8,7 +8,8 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     """The attributes every module of the collection documents: the base text,
-    then CHANGE for modules that change a node, INFO for read-only ones."""
+    then CHANGE for modules that change a node, INFO for read-only ones,
+    CONTROLLER for action plugins that write a file on the controller."""
 
     DOCUMENTATION = r'''
 options: {}
@@ -38,6 +39,19 @@ attributes:
   check_mode:
     support: full
     details: Read-only; it runs the same in check mode.
+  diff_mode:
+    support: none
+'''
+
+    CONTROLLER = r'''
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+  check_mode:
+    support: full
+    details: It writes its file on the controller in check mode too; the nodes are not touched.
   diff_mode:
     support: none
 '''

@@ -53,23 +53,11 @@ options:
     description: Conntrack fill (count of max, in percent) reported as a finding.
     type: float
     default: 80
-attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: It writes the bundle on the controller in check mode too; the nodes are not touched.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: packetjungle.datapath.netdiag_collect
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.controller
 '''
 
 EXAMPLES = r'''

@@ -53,21 +53,9 @@ options:
     description: Fail when any problem was found.
     type: bool
     default: true
-attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: It writes the report on the controller in check mode too; the nodes are not touched.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - packetjungle.datapath.attributes
+  - packetjungle.datapath.attributes.controller
 '''
 
 EXAMPLES = r'''

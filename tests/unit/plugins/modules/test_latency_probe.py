@@ -4,9 +4,18 @@ import socket
 import threading
 
 import pytest
+from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.packetjungle.datapath.plugins.modules import latency_probe
+
+
+@pytest.fixture(autouse=True)
+def target_side(monkeypatch):
+    """The module runs on the target, where module.warn() lands in the result. A controller plugin imported
+    anywhere in the same pytest process (the action plugin tests do) switches ansible.module_utils to
+    controller mode, where warnings go to the Display instead."""
+    monkeypatch.setattr(_internal, 'is_controller', False)
 
 
 def run_module(capsys, args):
