@@ -57,11 +57,11 @@ def cilium(api_server):
     api_server.kubectl("-n", "kube-system", "delete", "pod", "--grace-period=0", "--force", "-l", "k8s-app=cilium")
 
 
-def gate(server):
+def gate(server, kubeconfig=None):
     """Run the gate; (rc, seconds, the failed task's message or None)."""
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", NO_PROXY="127.0.0.1,localhost",
                no_proxy="127.0.0.1,localhost")
-    extra = {"cilium_kubeconfig": server.kubeconfig, "cilium_wait_timeout": TIMEOUT}
+    extra = {"cilium_kubeconfig": kubeconfig or server.kubeconfig, "cilium_wait_timeout": TIMEOUT}
     start = time.monotonic()
     proc = run(["ansible-playbook", "tests/integration/files/cilium_wait.yml", "-e", json.dumps(extra)], env=env)
     elapsed = time.monotonic() - start
@@ -103,3 +103,24 @@ def test_operator_not_available_fails_with_its_condition(cilium):
     assert message == ("cilium: operator not available after cilium_wait_timeout 5 s: Deployment "
                        "kube-system/cilium-operator has 0 of 2 replicas ready, Available False "
                        "(MinimumReplicasUnavailable: Deployment does not have minimum availability.)")
+
+
+def test_missing_daemonset_fails_saying_so(cilium):
+    ok(cilium, "-n", "kube-system", "delete", "daemonset", "cilium")
+    rc, _elapsed, message = gate(cilium)
+    assert rc != 0
+    assert message == ("cilium: agents not ready after cilium_wait_timeout 5 s: DaemonSet kube-system/cilium does "
+                       "not exist (did the Helm release install?)")
+
+
+def test_unreadable_daemonset_fails_with_the_servers_answer(cilium, tmp_path):
+    with open(cilium.kubeconfig) as handle:
+        config = json.load(handle)
+    config["users"][0]["user"]["token"] = "not-the-token"
+    refused = tmp_path / "refused.kubeconfig"
+    refused.write_text(json.dumps(config))
+    rc, _elapsed, message = gate(cilium, str(refused))
+    assert rc != 0
+    assert message.startswith("cilium: agents not ready after cilium_wait_timeout 5 s: DaemonSet kube-system/cilium "
+                              "could not be read: "), message
+    assert "401" in message or "Unauthorized" in message, message
