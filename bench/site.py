@@ -47,7 +47,7 @@ def timed(argv, env):
     return proc, wall, cpu
 
 
-def lab_inventory(env):
+def lab_inventory():
     """The generated inventory of the bench nodes plus the lab's group_vars."""
     cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
     generated = os.path.join(cache, "packetjungle-datapath", "lab", "inventory-%s.yml" % PREFIX)
@@ -57,7 +57,7 @@ def lab_inventory(env):
     return inv_dir
 
 
-def variants(base_env, tmp):
+def variants(tmp):
     cache = dict(ANSIBLE_GATHERING="smart", ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile",
                  ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(tmp, "facts"), ANSIBLE_CACHE_PLUGIN_TIMEOUT="86400")
     return [
@@ -80,11 +80,11 @@ def bench_size(nodes, reruns, keep, report_dir):
     if not keep:
         timed(["scripts/lab.sh", "down"], env)
     up_wall = timed(["scripts/lab.sh", "up"], env)[1]
-    inv = lab_inventory(env)
+    inv = lab_inventory()
     tmp = tempfile.mkdtemp(prefix="pj-bench-")
     base = ["ansible-playbook", "-i", inv, "-e", "validate_report_dir=%s" % report_dir]
     runs = [run_record("cold converge", base + ["playbooks/site.yml"], env)[1]]
-    for name, playbook, extra, warm_up in variants(env, tmp):
+    for name, playbook, extra, warm_up in variants(tmp):
         venv = dict(env, **extra)
         if warm_up:
             timed(base + [playbook], venv)
@@ -98,7 +98,7 @@ def bench_size(nodes, reruns, keep, report_dir):
     shutil.rmtree(inv, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     medians = {}
-    for name in [v[0] for v in variants(env, tmp)]:
+    for name in dict.fromkeys(r["variant"] for r in runs if "variant" in r):
         walls = [r["wall_s"] for r in runs if r.get("variant") == name]
         cpus = [r["controller_cpu_s"] for r in runs if r.get("variant") == name]
         medians[name] = {"wall_s": statistics.median(walls), "controller_cpu_s": statistics.median(cpus)}
@@ -124,7 +124,7 @@ def main():
     with open(out, "w") as f:
         json.dump(summary, f, indent=2)
 
-    names = [v[0] for v in variants({}, "")]
+    names = list(sizes[0]["rerun_medians"])
     print("| nodes | cold converge s | " + " | ".join("re-run %s s (CPU s)" % n for n in names) + " |")
     print("| --- | --- | " + " | ".join(["---"] * len(names)) + " |")
     for size in sizes:
