@@ -105,8 +105,10 @@ start_dockerd() {
     systemctl start docker
   else
     # No systemd as PID 1 here: run dockerd in its own session so it outlives
-    # the shell (and job control) that started it.
-    setsid nohup dockerd </dev/null >>"${DOCKERD_LOG}" 2>&1 &
+    # the shell (and job control) that started it, with no descriptor of ours
+    # above 2: a lock our caller holds (lab.sh) would otherwise stay held by
+    # dockerd and every containerd shim for as long as Docker runs.
+    "${REPO_DIR}/scripts/detach.sh" "${DOCKERD_LOG}" dockerd >/dev/null
   fi
   say "started dockerd (log: ${DOCKERD_LOG})"
   wait_for_docker

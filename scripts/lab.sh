@@ -279,11 +279,18 @@ main() {
   shift
   [[ ${command} == ssh || ${EUID} -eq 0 ]] || die "${command}: must run as root (docker, debootstrap)"
   # One lab command per prefix at a time: two `up`s racing would fight over names.
-  if [[ ${command} != ssh && ${command} != status ]]; then
+  # flock(1) holds the lock and runs this script again as its child with the
+  # lock's descriptor closed (-o). A descriptor this shell held would pass to
+  # everything it starts, and whatever outlives it (dockerd started by `up`, a
+  # containerd shim, an ssh ControlPersist master) would keep the prefix
+  # locked, so that every later `up` or `down` waited forever.
+  if [[ ${command} != ssh && ${command} != status && ${PJ_LAB_LOCKED:-} != "${LAB_PREFIX}" ]]; then
     mkdir -p "${STATE_DIR}"
-    exec 8>"${STATE_DIR}/.lock-${LAB_PREFIX}"
-    flock 8
+    PJ_LAB_LOCKED="${LAB_PREFIX}" exec flock -o "${STATE_DIR}/.lock-${LAB_PREFIX}" \
+      "${BASH}" "${BASH_SOURCE[0]}" "${command}" "$@"
   fi
+  # Only this run holds the lock: a lab.sh started from here must take it itself.
+  unset PJ_LAB_LOCKED
   case "${command}" in
     up) cmd_up ;;
     down) cmd_down ;;
