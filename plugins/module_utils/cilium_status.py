@@ -22,12 +22,15 @@ from ansible_collections.packetjungle.datapath.plugins.module_utils.datapath imp
     verdict,
 )
 
-CHECKS = ('kube_proxy_replacement', 'lb_mode', 'devices', 'routing', 'agent_health', 'cluster_health', 'controllers')
+CHECKS = ('kube_proxy_replacement', 'lb_mode', 'devices', 'routing', 'masquerading', 'agent_health', 'cluster_health',
+          'controllers')
 # expect_lb_mode to the agent's spelling: strings.ToUpper for snat/dsr, strings.Title for hybrid.
 LB_MODES = {'dsr': 'DSR', 'hybrid': 'Hybrid', 'snat': 'SNAT'}
 # bpf-lb-dsr-dispatch (Helm loadBalancer.dsrDispatch) to the agent's nodePort.dsrMode.
 DSR_DISPATCHES = {'opt': 'IP Option/Extension', 'geneve': 'Geneve', 'ipip': 'IPIP'}
 TUNNELS = ('disabled', 'vxlan', 'geneve')
+# expect_masquerade (Helm bpf.masquerade true/false) to the agent's masquerading.mode (swagger enum).
+MASQUERADE_MODES = {'bpf': 'BPF', 'iptables': 'iptables'}
 
 TYPE_NAMES = {dict: 'an object', list: 'a list', str: 'a string', int: 'an integer', bool: 'a boolean'}
 
@@ -121,7 +124,9 @@ def check_lb_mode(status, expect_lb_mode, expect_dsr_dispatch=None):
         return verdict(PROBLEM, '%s; expected %s (expect_lb_mode: %s; Helm loadBalancer.mode)'
                        % (detail, wanted, expect_lb_mode))
     if expect_dsr_dispatch and expect_lb_mode != 'snat':
-        dispatch, _error = _get(status, base + ['dsrMode'], str)
+        dispatch, error = _get(status, base + ['dsrMode'], str)
+        if error:
+            return verdict(CANNOT_CHECK, error)
         if dispatch is None:
             # Agents before 1.15 do not report the dispatch; the mode itself was checked.
             return verdict(OK, '%s; DSR dispatch not reported by this agent' % detail)
@@ -195,6 +200,43 @@ def check_routing(status, tunnel):
     if inter.lower() != 'tunnel' or (protocol or '').lower() != tunnel:
         return verdict(PROBLEM, '%s; expected Tunnel (%s) (tunnel: %s; Helm routingMode: tunnel, tunnelProtocol: '
                                 '%s)' % (detail, tunnel, tunnel, tunnel))
+    return verdict(OK, detail)
+
+
+def check_masquerading(status, expect_masquerade=None):
+    section, error = _get(status, ['masquerading'], dict)
+    if error:
+        return verdict(CANNOT_CHECK, error)
+    if section is None:
+        return verdict(CANNOT_CHECK, 'masquerading is absent')
+    enabled, error = _get(status, ['masquerading', 'enabled'], bool)
+    if error:
+        return verdict(CANNOT_CHECK, error)
+    wanted = MASQUERADE_MODES.get(expect_masquerade)
+    bpf_value = 'bpf.masquerade: %s' % ('true' if expect_masquerade == 'bpf' else 'false')
+    # omitempty: masquerading turned off leaves enabled (and mode) out.
+    if not enabled:
+        detail = 'masquerading is off (masquerading.enabled is absent or false)'
+        if wanted:
+            return verdict(PROBLEM, '%s; expected %s (expect_masquerade: %s; Helm enableIPv4Masquerade: true, %s)'
+                           % (detail, wanted, expect_masquerade, bpf_value))
+        return verdict(OK, detail)
+    mode, error = _get(status, ['masquerading', 'mode'], str)
+    if error:
+        return verdict(CANNOT_CHECK, error)
+    if mode is None:
+        return verdict(CANNOT_CHECK, 'masquerading.mode is absent')
+    parts = ['mode %s' % mode]
+    protocols, _error = _get(status, ['masquerading', 'enabledProtocols'], dict)
+    if protocols is not None:
+        parts.extend('%s %s' % (label, 'enabled' if protocols.get(key) is True else 'disabled')
+                     for key, label in (('ipv4', 'IPv4'), ('ipv6', 'IPv6')))
+    if _get(status, ['masquerading', 'ip-masq-agent'], bool)[0]:
+        parts.append('ip-masq-agent')
+    detail = ', '.join(parts)
+    if wanted and mode.lower() != wanted.lower():
+        return verdict(PROBLEM, '%s; expected %s (expect_masquerade: %s; Helm %s)'
+                       % (detail, wanted, expect_masquerade, bpf_value))
     return verdict(OK, detail)
 
 
@@ -275,17 +317,21 @@ def check_controllers(status):
     return verdict(OK, '%d controllers, none failing' % len(controllers))
 
 
-def evaluate(status, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatch=None):
+def evaluate(status, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatch=None, expect_masquerade=None):
     """Checks (name to verdict, in CHECKS order) and a flat summary of the facts they read.
 
     expect_dsr_dispatch (opt, geneve, ipip; None does not check it) is compared with nodePort.dsrMode when the
-    expected mode does DSR.
+    expected mode does DSR. expect_masquerade (bpf, iptables; None does not check it) is compared with
+    masquerading.mode, and masquerading turned off is then a problem.
     """
     if expect_lb_mode not in LB_MODES:
         raise ValueError('expect_lb_mode: %r is not one of %s' % (expect_lb_mode, ', '.join(sorted(LB_MODES))))
     if expect_dsr_dispatch is not None and expect_dsr_dispatch not in DSR_DISPATCHES:
         raise ValueError('expect_dsr_dispatch: %r is not one of %s'
                          % (expect_dsr_dispatch, ', '.join(sorted(DSR_DISPATCHES))))
+    if expect_masquerade is not None and expect_masquerade not in MASQUERADE_MODES:
+        raise ValueError('expect_masquerade: %r is not one of %s'
+                         % (expect_masquerade, ', '.join(sorted(MASQUERADE_MODES))))
     if tunnel not in TUNNELS:
         raise ValueError('tunnel: %r is not one of %s' % (tunnel, ', '.join(TUNNELS)))
     kpr = check_kube_proxy_replacement(status)
@@ -294,6 +340,7 @@ def evaluate(status, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatc
         'lb_mode': check_lb_mode(status, expect_lb_mode, expect_dsr_dispatch),
         'devices': check_devices(status, kpr['status'] != PROBLEM),
         'routing': check_routing(status, tunnel),
+        'masquerading': check_masquerading(status, expect_masquerade),
         'agent_health': check_agent_health(status),
         'cluster_health': check_cluster_health(status),
         'controllers': check_controllers(status),

@@ -100,7 +100,8 @@ def _agent_key(agents, node, pod_name):
     return node if node not in agents else '%s (%s)' % (node, pod_name)
 
 
-def judge_cilium_agents(pods, execs, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatch=None):
+def judge_cilium_agents(pods, execs, expect_lb_mode='dsr', tunnel='disabled', expect_dsr_dispatch=None,
+                        expect_masquerade=None):
     """Per node, the verdict of its Cilium agent.
 
     pods: Pod objects of the agent DaemonSet (kube-system, k8s-app=cilium). execs: pod name to the result of
@@ -139,7 +140,7 @@ def judge_cilium_agents(pods, execs, expect_lb_mode='dsr', tunnel='disabled', ex
         else:
             try:
                 checks, record['cilium'] = evaluate(load_status(result.get('stdout')), expect_lb_mode, tunnel,
-                                                    expect_dsr_dispatch)
+                                                    expect_dsr_dispatch, expect_masquerade)
             except CiliumStatusError as e:
                 checks = cannot_check_all('%s from %s' % (e, STATUS_COMMAND))
             record['checks'] = checks
@@ -259,7 +260,8 @@ def judge_cluster(cluster):
                          for r in agents_in.get('exec') or [] if not r.get('skipped'))
             agents, problems, unchecked = judge_cilium_agents(
                 agents_in.get('pods') or [], execs, agents_in.get('expect_lb_mode', 'dsr'),
-                agents_in.get('tunnel', 'disabled'), agents_in.get('expect_dsr_dispatch') or None)
+                agents_in.get('tunnel', 'disabled'), agents_in.get('expect_dsr_dispatch') or None,
+                agents_in.get('expect_masquerade') or None)
             out['cilium_agents'] = agents
             out['problems'].extend(problems)
             out['cannot_check'].extend(unchecked)

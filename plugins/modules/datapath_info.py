@@ -26,9 +26,11 @@ description:
   - From the agent status (C(cilium-dbg status -o json) run on the node when the binary exists, or
     O(cilium_status_json)) -
     C(kube_proxy_replacement) mode C(True) (C(Strict) from agents before 1.14 is accepted and named);
-    C(lb_mode) NodePort enabled with the mode O(expect_lb_mode);
+    C(lb_mode) NodePort enabled with the mode O(expect_lb_mode), and the DSR dispatch O(expect_dsr_dispatch)
+    when given;
     C(devices) the devices that serve NodePort;
     C(routing) native or tunnel as O(tunnel) says;
+    C(masquerading) the masquerading mode, compared with O(expect_masquerade) when given;
     C(agent_health) cilium, kubernetes and kvstore states, and no stale probes;
     C(cluster_health) cilium-health;
     C(controllers) none with consecutive failures.
@@ -51,6 +53,26 @@ options:
     type: str
     choices: [disabled, vxlan, geneve]
     default: disabled
+  expect_dsr_dispatch:
+    description:
+      - How DSR should carry the service address (Helm C(loadBalancer.dsrDispatch)), compared with the agent's
+        C(kube-proxy-replacement.features.nodePort.dsrMode) - V(opt) is C(IP Option/Extension), V(geneve) is
+        C(Geneve), V(ipip) is C(IPIP).
+      - Checked only when O(expect_lb_mode) is V(dsr) or V(hybrid); with V(snat) there is no DSR and it is ignored.
+        An older agent that does not report the dispatch passes on the mode alone, with that said in the detail.
+      - With O(tunnel=geneve) and DSR only V(geneve) is accepted; Cilium refuses any other dispatch with tunnel
+        routing.
+      - Not given, the dispatch is reported but not compared.
+    type: str
+    choices: [geneve, ipip, opt]
+  expect_masquerade:
+    description:
+      - How the agent should masquerade traffic leaving the cluster, compared with the agent's C(masquerading.mode) -
+        V(bpf) is C(BPF) (Helm C(bpf.masquerade=true)), V(iptables) is C(iptables) (Helm C(bpf.masquerade=false)).
+      - Masquerading turned off (C(masquerading.enabled) false or absent) is then a V(problem) too.
+      - Not given, the mode is reported but not compared.
+    type: str
+    choices: [bpf, iptables]
   cilium_status_json:
     description:
       - Output of C(cilium-dbg status -o json) fetched elsewhere, for example from the agent pod with
@@ -90,10 +112,12 @@ EXAMPLES = r'''
   changed_when: false
   delegate_to: "{{ groups['control_plane'][0] }}"
 
-- name: Check the datapath (native routing, DSR)
+- name: Check the datapath (native routing, DSR with IP option dispatch, BPF masquerading)
   packetjungle.datapath.datapath_info:
     cilium_status_json: "{{ __cilium_status.stdout }}"
     expect_lb_mode: dsr
+    expect_dsr_dispatch: opt
+    expect_masquerade: bpf
     tunnel: disabled
   become: true
   register: __datapath
@@ -120,6 +144,7 @@ checks:
   sample:
     kube_proxy_process: {"status": "ok", "detail": "no kube-proxy process among 91 processes"}
     lb_mode: {"status": "ok", "detail": "mode DSR, DSR dispatch IP Option/Extension, backend selection Random"}
+    masquerading: {"status": "problem", "detail": "mode iptables, IPv4 enabled, IPv6 disabled; expected BPF ..."}
     cluster_health: {"status": "cannot_check", "detail": "no cilium agent on this node: ..."}
 problems:
   description: The checks with status V(problem), as C(name detail) sentences.
@@ -131,14 +156,16 @@ counts:
   description: Number of checks per status.
   returned: always
   type: dict
-  sample: {"ok": 8, "problem": 1, "not_applicable": 0, "cannot_check": 2}
+  sample: {"ok": 9, "problem": 1, "not_applicable": 0, "cannot_check": 2}
 cilium_source:
   description: Where the agent status came from (V(cilium_status_json) or V(cilium-dbg)), V(null) when there was none.
   returned: always
   type: str
   sample: cilium_status_json
 cilium:
-  description: Facts read from the agent status, each V(null) when absent; empty without a status.
+  description:
+    - Facts read from the agent status, each V(null) when absent; empty without a status.
+    - C(masquerading) is the agent's C(masquerading.mode), V(null) when masquerading is off.
   returned: always
   type: dict
   sample:
@@ -162,7 +189,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.packetjungle.datapath.plugins.module_utils.cilium_status import (
     CiliumStatusError,
+    DSR_DISPATCHES,
     LB_MODES,
+    MASQUERADE_MODES,
     TUNNELS,
     cannot_check_all,
     evaluate,
@@ -266,6 +295,8 @@ def main():
         argument_spec=dict(
             expect_lb_mode=dict(type='str', default='dsr', choices=sorted(LB_MODES)),
             tunnel=dict(type='str', default='disabled', choices=list(TUNNELS)),
+            expect_dsr_dispatch=dict(type='str', choices=sorted(DSR_DISPATCHES)),
+            expect_masquerade=dict(type='str', choices=sorted(MASQUERADE_MODES)),
             cilium_status_json=dict(type='str'),
             expect_cilium=dict(type='bool', default=True),
             fail_on_problem=dict(type='bool', default=True),
@@ -278,6 +309,11 @@ def main():
         module.fail_json(msg='expect_lb_mode: %s cannot be used with tunnel: vxlan; Cilium refuses DSR with VXLAN '
                              'tunneling (use tunnel: geneve with Geneve dispatch, or expect_lb_mode: snat)'
                              % p['expect_lb_mode'])
+    dispatch = p['expect_dsr_dispatch']
+    if p['tunnel'] == 'geneve' and p['expect_lb_mode'] in ('dsr', 'hybrid') and dispatch not in (None, 'geneve'):
+        module.fail_json(msg='expect_dsr_dispatch: %s cannot be used with tunnel: geneve and expect_lb_mode: %s; '
+                             'Cilium refuses it ("Tunnel routing with Node Port mode requires geneve dispatch"; use '
+                             'expect_dsr_dispatch: geneve)' % (dispatch, p['expect_lb_mode']))
 
     def run(argv):
         return module.run_command(argv, environ_update=ENV)
@@ -300,7 +336,8 @@ def main():
         source = None
     else:
         try:
-            agent_checks, cilium = evaluate(load_status(text), p['expect_lb_mode'], p['tunnel'])
+            agent_checks, cilium = evaluate(load_status(text), p['expect_lb_mode'], p['tunnel'],
+                                            p['expect_dsr_dispatch'], p['expect_masquerade'])
             checks.update(agent_checks)
         except CiliumStatusError as e:
             checks.update(cannot_check_all('%s from %s' % (to_text(e), source)))

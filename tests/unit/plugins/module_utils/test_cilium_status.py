@@ -38,6 +38,7 @@ def test_healthy_dsr_native():
     # The agent's pre-sized ip array leaves empty strings in front; they must not show.
     assert checks['devices']['detail'] == 'eth0 (10.0.0.5, fe80::5054:ff:fe12:3456); direct routing device eth0'
     assert checks['routing']['detail'] == 'inter-host Native, host routing BPF'
+    assert checks['masquerading']['detail'] == 'mode BPF, IPv4 enabled, IPv6 disabled'
     assert checks['agent_health']['detail'] == ('cilium Ok: 1.18.2 (v1.18.2-5f6a3b2c), kubernetes Ok: 1.34 (v1.34.2) '
                                                 '[linux/amd64], kvstore Disabled')
     assert checks['cluster_health']['detail'] == 'cilium-health Ok: Health check OK, 2 nodes known'
@@ -73,6 +74,8 @@ def test_snat_vxlan():
     assert set(statuses(checks).values()) == {'ok'}
     assert checks['routing']['detail'] == ('inter-host Tunnel (vxlan), host routing Legacy (BPF host routing is off: '
                                            'kernel below 5.10, IPsec, iptables masquerading or no full KPR)')
+    # Not compared without expect_masquerade: what was read is reported.
+    assert checks['masquerading'] == {'status': 'ok', 'detail': 'mode iptables, IPv4 enabled, IPv6 disabled'}
     assert summary['masquerading'] == 'iptables'
 
 
@@ -98,7 +101,7 @@ def test_kpr_disabled():
     checks, summary = run('status_kpr_disabled.json')
     assert statuses(checks) == {
         'kube_proxy_replacement': 'problem', 'lb_mode': 'problem', 'devices': 'not_applicable', 'routing': 'ok',
-        'agent_health': 'ok', 'cluster_health': 'ok', 'controllers': 'ok'}
+        'masquerading': 'ok', 'agent_health': 'ok', 'cluster_health': 'ok', 'controllers': 'ok'}
     assert checks['kube_proxy_replacement']['detail'] == ('mode False: kube-proxy replacement is not fully on '
                                                           '(Helm kubeProxyReplacement: true)')
     # omitempty: a disabled feature is an empty object, not enabled: false.
@@ -157,9 +160,10 @@ def test_missing_fields_are_cannot_check_not_ok():
     checks, summary = run('status_minimal.json')
     assert statuses(checks) == {
         'kube_proxy_replacement': 'ok', 'lb_mode': 'cannot_check', 'devices': 'cannot_check',
-        'routing': 'cannot_check', 'agent_health': 'ok', 'cluster_health': 'cannot_check',
-        'controllers': 'cannot_check'}
+        'routing': 'cannot_check', 'masquerading': 'cannot_check', 'agent_health': 'ok',
+        'cluster_health': 'cannot_check', 'controllers': 'cannot_check'}
     assert checks['kube_proxy_replacement']['detail'] == 'mode True, socket LB not reported'
+    assert checks['masquerading']['detail'] == 'masquerading is absent'
     assert checks['devices']['detail'] == 'kube-proxy-replacement.devices and deviceList are absent'
     assert checks['agent_health']['detail'] == ('cilium Ok: 1.18.2 (v1.18.2-5f6a3b2c), kubernetes not reported, '
                                                 'kvstore not reported')
@@ -183,6 +187,7 @@ def test_wrong_types_are_cannot_check_with_the_field():
                                            "expected an object")
     assert checks['devices']['detail'] == "kube-proxy-replacement.devices is str ('eth0'), expected a list"
     assert checks['routing']['detail'] == 'routing is list ([]), expected an object'
+    assert checks['masquerading']['detail'] == "masquerading.enabled is str ('true'), expected a boolean"
     assert checks['agent_health']['detail'] == 'cilium.state is int (1), expected a string'
     assert checks['cluster_health']['detail'] == 'cluster is str, expected an object'
     assert checks['controllers']['detail'] == "controllers is dict ({'cilium-health-ep': {}}), expected a list"
@@ -277,3 +282,83 @@ def test_dsr_dispatch_not_reported_by_old_agents_is_named():
 def test_bad_dsr_dispatch_argument():
     with pytest.raises(ValueError, match="expect_dsr_dispatch: 'vxlan' is not one of geneve, ipip, opt"):
         evaluate({}, 'dsr', 'disabled', 'vxlan')
+
+
+def test_dsr_dispatch_of_the_wrong_type_is_cannot_check():
+    status = load_status(fixture('status_dsr_native.json'))
+    status['kube-proxy-replacement']['features']['nodePort']['dsrMode'] = ['Geneve']
+    checks, _summary = evaluate(status, 'dsr', 'disabled', 'opt')
+    assert checks['lb_mode'] == {'status': 'cannot_check', 'detail': (
+        "kube-proxy-replacement.features.nodePort.dsrMode is list (['Geneve']), expected a string")}
+
+
+def masquerading_as(expect_masquerade, **section):
+    """The healthy sample with its masquerading section replaced, judged with expect_masquerade."""
+    status = load_status(fixture('status_dsr_native.json'))
+    status['masquerading'] = section
+    return evaluate(status, 'dsr', 'disabled', None, expect_masquerade)[0]['masquerading']
+
+
+def run_masquerade(name, expect_masquerade, expect_lb_mode='dsr', tunnel='disabled'):
+    return evaluate(load_status(fixture(name)), expect_lb_mode, tunnel, None, expect_masquerade)[0]['masquerading']
+
+
+def test_masquerading_as_asked():
+    assert run_masquerade('status_dsr_native.json', 'bpf') == {
+        'status': 'ok', 'detail': 'mode BPF, IPv4 enabled, IPv6 disabled'}
+    assert run_masquerade('status_snat_vxlan.json', 'iptables', 'snat', 'vxlan') == {
+        'status': 'ok', 'detail': 'mode iptables, IPv4 enabled, IPv6 disabled'}
+
+
+def test_iptables_masquerading_when_bpf_is_expected_is_a_problem():
+    assert run_masquerade('status_snat_vxlan.json', 'bpf', 'snat', 'vxlan') == {'status': 'problem', 'detail': (
+        'mode iptables, IPv4 enabled, IPv6 disabled; expected BPF (expect_masquerade: bpf; Helm bpf.masquerade: '
+        'true)')}
+    assert run_masquerade('status_dsr_native.json', 'iptables') == {'status': 'problem', 'detail': (
+        'mode BPF, IPv4 enabled, IPv6 disabled; expected iptables (expect_masquerade: iptables; Helm '
+        'bpf.masquerade: false)')}
+
+
+def test_masquerading_off():
+    # What the agent prints with masquerading off: enabled and mode omitted, both protocols false (so omitted).
+    assert masquerading_as(None, enabledProtocols={}) == {
+        'status': 'ok', 'detail': 'masquerading is off (masquerading.enabled is absent or false)'}
+    assert masquerading_as('bpf', enabledProtocols={}) == {'status': 'problem', 'detail': (
+        'masquerading is off (masquerading.enabled is absent or false); expected BPF (expect_masquerade: bpf; '
+        'Helm enableIPv4Masquerade: true, bpf.masquerade: true)')}
+    assert masquerading_as('iptables', enabled=False)['detail'].endswith(
+        '; expected iptables (expect_masquerade: iptables; Helm enableIPv4Masquerade: true, bpf.masquerade: false)')
+
+
+def test_masquerading_details():
+    assert masquerading_as('bpf', enabled=True, mode='BPF', **{'ip-masq-agent': True}) == {
+        'status': 'ok', 'detail': 'mode BPF, ip-masq-agent'}
+    assert masquerading_as('bpf', enabled=True, mode='BPF', enabledProtocols={'ipv4': True, 'ipv6': True}) == {
+        'status': 'ok', 'detail': 'mode BPF, IPv4 enabled, IPv6 enabled'}
+
+
+@pytest.mark.parametrize('expect_masquerade', [None, 'bpf', 'iptables'])
+@pytest.mark.parametrize('change, detail', [
+    (lambda status: status.pop('masquerading'), 'masquerading is absent'),
+    (lambda status: status.update(masquerading=None), 'masquerading is absent'),
+    (lambda status: status.update(masquerading='BPF'), "masquerading is str ('BPF'), expected an object"),
+    (lambda status: status['masquerading'].update(enabled='true'),
+     "masquerading.enabled is str ('true'), expected a boolean"),
+    (lambda status: status['masquerading'].pop('mode'), 'masquerading.mode is absent'),
+    (lambda status: status['masquerading'].update(mode=1), 'masquerading.mode is int (1), expected a string'),
+])
+def test_masquerading_unreadable_is_cannot_check(change, detail, expect_masquerade):
+    status = load_status(fixture('status_dsr_native.json'))
+    change(status)
+    checks, _summary = evaluate(status, 'dsr', 'disabled', None, expect_masquerade)
+    assert checks['masquerading'] == {'status': 'cannot_check', 'detail': detail}
+
+
+def test_masquerading_not_compared_without_an_expectation():
+    assert masquerading_as(None, enabled=True, mode='iptables') == {'status': 'ok', 'detail': 'mode iptables'}
+    assert masquerading_as('iptables', enabled=True, mode='iptables') == {'status': 'ok', 'detail': 'mode iptables'}
+
+
+def test_bad_masquerade_argument():
+    with pytest.raises(ValueError, match="expect_masquerade: 'nft' is not one of bpf, iptables"):
+        evaluate({}, 'dsr', 'disabled', None, 'nft')

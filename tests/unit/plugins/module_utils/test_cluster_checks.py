@@ -38,7 +38,7 @@ def test_healthy_agent_is_ok_per_node():
     assert (problems, unchecked) == ([], [])
     assert agents['n1']['pod'] == 'kube-system/cilium-a'
     assert agents['n1']['status'] == 'ok'
-    assert agents['n1']['detail'] == '7 checks, none a problem'
+    assert agents['n1']['detail'] == '8 checks, none a problem'
     assert agents['n1']['cilium']['lb_mode'] == 'DSR'
     assert agents['n1']['checks']['routing'] == {'status': 'ok', 'detail': 'inter-host Native, host routing BPF'}
 
@@ -70,7 +70,7 @@ def test_truncated_status_is_cannot_check_never_ok():
         [pod('cilium-t', 'n1')], {'cilium-t': ran(fixture('cilium', 'status_truncated.json'))})
     assert problems == []
     assert agents['n1']['status'] == 'cannot_check'
-    assert len(unchecked) == 7
+    assert len(unchecked) == 8
     assert 'the status is not valid JSON' in unchecked[0] and 'from cilium-dbg status -o json' in unchecked[0]
 
 
@@ -277,6 +277,17 @@ def test_dsr_dispatch_reaches_the_agents_checks():
     assert len(problems) == 1 and problems[0].startswith(
         'cluster cilium agent kube-system/cilium-a on node n1: lb_mode: mode DSR, DSR dispatch IP Option/Extension')
     assert 'expected DSR dispatch Geneve' in problems[0]
+
+
+def test_masquerade_reaches_the_agents_checks():
+    raw = {'cilium_agents': {'expect_lb_mode': 'snat', 'tunnel': 'vxlan', 'expect_dsr_dispatch': 'opt',
+                             'expect_masquerade': 'bpf', 'pods': [pod('cilium-a', 'n1')],
+                             'exec': [dict(ran(fixture('cilium', 'status_snat_vxlan.json')), item=pod('cilium-a', 'n1'))]}}
+    assert judge_cluster(raw)['problems'] == [
+        'cluster cilium agent kube-system/cilium-a on node n1: masquerading: mode iptables, IPv4 enabled, IPv6 '
+        'disabled; expected BPF (expect_masquerade: bpf; Helm bpf.masquerade: true)']
+    raw['cilium_agents']['expect_masquerade'] = 'iptables'
+    assert judge_cluster(raw)['problems'] == []
 
 
 def test_the_roles_failed_reads_are_listed_with_the_servers_words():

@@ -1,5 +1,6 @@
 """datapath_info module: exact argv at the run_command boundary, answered with captured output,
 a fake /proc tree built from captured /proc/*/comm and /proc/mounts, and the reported checks."""
+import json
 import os
 
 import pytest
@@ -92,7 +93,7 @@ def test_healthy_node_with_status_from_the_option(monkeypatch, tmp_path):
     assert argvs == [[BIN + tool] for tool in SAVE_TOOLS] + [list(NFT), list(IP_LINK)]
     assert not result.failed
     assert set(statuses(result.result).values()) == {'ok'}
-    assert result.result['counts'] == {'ok': 11, 'problem': 0, 'not_applicable': 0, 'cannot_check': 0}
+    assert result.result['counts'] == {'ok': 12, 'problem': 0, 'not_applicable': 0, 'cannot_check': 0}
     assert result.result['cilium_source'] == 'cilium_status_json'
     assert result.result['cilium']['lb_mode'] == 'DSR'
     assert result.result['changed'] is False
@@ -133,8 +134,8 @@ def test_no_cilium_yet(monkeypatch, tmp_path):
     assert statuses(result.result) == {
         'kube_proxy_process': 'ok', 'kube_proxy_rules': 'ok', 'bpffs': 'problem', 'cilium_interfaces': 'problem',
         'kube_proxy_replacement': 'cannot_check', 'lb_mode': 'cannot_check', 'devices': 'cannot_check',
-        'routing': 'cannot_check', 'agent_health': 'cannot_check', 'cluster_health': 'cannot_check',
-        'controllers': 'cannot_check'}
+        'routing': 'cannot_check', 'masquerading': 'cannot_check', 'agent_health': 'cannot_check',
+        'cluster_health': 'cannot_check', 'controllers': 'cannot_check'}
     assert result.result['checks']['routing']['detail'] == ('no cilium agent on this node: no cilium-dbg binary and no '
                                                             'cilium_status_json given')
     assert result.result['problems'] == [
@@ -197,7 +198,7 @@ def test_truncated_status_json_is_cannot_check(monkeypatch, tmp_path):
     detail = result.result['checks']['controllers']['detail']
     assert detail.startswith('the status is not valid JSON (Expecting')
     assert detail.endswith('from cilium_status_json')
-    assert result.result['counts']['cannot_check'] == 7
+    assert result.result['counts']['cannot_check'] == 8
 
 
 def test_tunnel_device_and_routing_checked_for_geneve(monkeypatch, tmp_path):
@@ -244,3 +245,83 @@ def test_dsr_with_vxlan_is_refused(monkeypatch, tmp_path, mode):
     assert result.result['msg'] == ('expect_lb_mode: %s cannot be used with tunnel: vxlan; Cilium refuses DSR with '
                                     'VXLAN tunneling (use tunnel: geneve with Geneve dispatch, or expect_lb_mode: '
                                     'snat)' % mode)
+
+
+def dsr_native_with(dsr_mode='IP Option/Extension', masquerading_mode='BPF'):
+    """The healthy sample as the agent would print it with another DSR dispatch or masquerading mode."""
+    status = json.loads(fixture('cilium', 'status_dsr_native.json'))
+    status['kube-proxy-replacement']['features']['nodePort']['dsrMode'] = dsr_mode
+    status['masquerading']['mode'] = masquerading_mode
+    return json.dumps(status)
+
+
+def test_geneve_dispatch_when_opt_is_expected_fails(monkeypatch, tmp_path):
+    args = {'cilium_status_json': dsr_native_with(dsr_mode='Geneve'), 'expect_dsr_dispatch': 'opt',
+            'proc_path': proc_tree(tmp_path)}
+    result, _argvs = call(monkeypatch, args, clean_node(), ALL_TOOLS)
+    assert result.failed
+    assert result.result['problems'] == [
+        'lb_mode: mode DSR, DSR dispatch Geneve, backend selection Maglev, XDP acceleration Disabled; expected DSR '
+        'dispatch IP Option/Extension (expect_dsr_dispatch: opt; Helm loadBalancer.dsrDispatch)']
+
+
+def test_iptables_masquerading_when_bpf_is_expected_fails(monkeypatch, tmp_path):
+    args = {'cilium_status_json': dsr_native_with(masquerading_mode='iptables'), 'expect_masquerade': 'bpf',
+            'proc_path': proc_tree(tmp_path)}
+    result, _argvs = call(monkeypatch, args, clean_node(), ALL_TOOLS)
+    assert result.failed
+    assert result.result['problems'] == [
+        'masquerading: mode iptables, IPv4 enabled, IPv6 disabled; expected BPF (expect_masquerade: bpf; Helm '
+        'bpf.masquerade: true)']
+
+
+@pytest.mark.parametrize('dispatch, masquerade, problems', [
+    # Not given: reported, not compared.
+    (None, None, []),
+    ('geneve', None, ['lb_mode']),
+    (None, 'bpf', ['masquerading']),
+    ('geneve', 'bpf', ['lb_mode', 'masquerading']),
+    ('ipip', 'iptables', ['lb_mode']),
+])
+def test_dispatch_and_masquerade_reach_the_status_checks(monkeypatch, tmp_path, dispatch, masquerade, problems):
+    args = {'cilium_status_json': dsr_native_with(masquerading_mode='iptables'), 'proc_path': proc_tree(tmp_path),
+            'fail_on_problem': False}
+    if dispatch:
+        args['expect_dsr_dispatch'] = dispatch
+    if masquerade:
+        args['expect_masquerade'] = masquerade
+    result, _argvs = call(monkeypatch, args, clean_node(), ALL_TOOLS)
+    assert [p.split(':')[0] for p in result.result['problems']] == problems
+    assert result.result['cilium']['dsr_dispatch'] == 'IP Option/Extension'
+    assert result.result['cilium']['masquerading'] == 'iptables'
+
+
+def test_dispatch_not_compared_with_snat(monkeypatch, tmp_path):
+    args = {'cilium_status_json': fixture('cilium', 'status_snat_vxlan.json'), 'expect_lb_mode': 'snat',
+            'tunnel': 'vxlan', 'expect_dsr_dispatch': 'geneve', 'expect_masquerade': 'iptables',
+            'proc_path': proc_tree(tmp_path), 'fail_on_problem': False}
+    result, _argvs = call(monkeypatch, args, clean_node(), ALL_TOOLS)
+    assert result.result['checks']['lb_mode']['status'] == 'ok'
+    assert result.result['checks']['masquerading']['status'] == 'ok'
+
+
+@pytest.mark.parametrize('mode', ['dsr', 'hybrid'])
+@pytest.mark.parametrize('dispatch', ['opt', 'ipip'])
+def test_dsr_over_geneve_without_geneve_dispatch_is_refused(monkeypatch, tmp_path, mode, dispatch):
+    result, argvs = call(monkeypatch, {'expect_lb_mode': mode, 'tunnel': 'geneve', 'expect_dsr_dispatch': dispatch},
+                         {}, ALL_TOOLS)
+    assert result.failed
+    assert argvs == []
+    assert result.result['msg'] == (
+        'expect_dsr_dispatch: %s cannot be used with tunnel: geneve and expect_lb_mode: %s; Cilium refuses it '
+        '("Tunnel routing with Node Port mode requires geneve dispatch"; use expect_dsr_dispatch: geneve)'
+        % (dispatch, mode))
+
+
+def test_geneve_tunnel_with_geneve_dispatch_is_checked(monkeypatch, tmp_path):
+    args = {'cilium_status_json': fixture('cilium', 'status_dsr_geneve_tunnel.json'), 'tunnel': 'geneve',
+            'expect_dsr_dispatch': 'geneve', 'expect_masquerade': 'bpf', 'proc_path': proc_tree(tmp_path),
+            'fail_on_problem': False}
+    result, _argvs = call(monkeypatch, args, clean_node(), ALL_TOOLS)
+    assert result.result['checks']['lb_mode']['status'] == 'ok'
+    assert result.result['checks']['masquerading']['status'] == 'ok'
