@@ -23,6 +23,7 @@ CONFIG_DEFAULTS = {
     'enable-bpf-masquerade': 'false',
     'auto-direct-node-routes': 'false',
     'enable-gateway-api': 'false',
+    'ipam': 'cluster-pool',
 }
 
 
@@ -110,6 +111,11 @@ def helm_values(settings):
         'loadBalancer': {'mode': settings.get('lb_mode') or 'snat'},
         'nodePort': {'range': str(settings.get('node_port_range') or '30000-32767').replace('-', ',')},
         'gatewayAPI': {'enabled': bool(settings.get('gateway_api'))},
+        # Pod addresses from each node's podCIDR, which kubeadm's controller
+        # manager cuts from the pod subnet that the native-routing CIDR names.
+        # The chart's default (cluster-pool, 10.0.0.0/8) would hand out
+        # addresses outside it, masqueraded and unrouted between nodes.
+        'ipam': {'mode': 'kubernetes'},
     }
     if values['loadBalancer']['mode'] in ('dsr', 'hybrid'):
         values['loadBalancer']['dsrDispatch'] = settings.get('dsr_dispatch') or 'opt'
@@ -134,6 +140,7 @@ def expected_config(settings):
         'bpf-lb-mode': values['loadBalancer']['mode'],
         'node-port-range': values['nodePort']['range'],
         'enable-gateway-api': str(values['gatewayAPI']['enabled']).lower(),
+        'ipam': values['ipam']['mode'],
     }
     if 'dsrDispatch' in values['loadBalancer']:
         expected['bpf-lb-dsr-dispatch'] = values['loadBalancer']['dsrDispatch']

@@ -57,6 +57,17 @@ def test_helm_values_use_the_chart_names():
     assert values['bpf'] == {'masquerade': True} and values['autoDirectNodeRoutes'] is True
     assert values['nodePort'] == {'range': '30000,32767'}
     assert values['MTU'] == 1450 and values['devices'] == ['eth0']
+    assert values['ipam'] == {'mode': 'kubernetes'}
+
+
+def test_cluster_pool_ipam_is_reported():
+    # The chart's default IPAM hands out 10.0.0.0/8, outside the pod subnet
+    # that native routing is told about.
+    expected = cv.expected_config(native_dsr())
+    live = dict(expected)
+    del live['ipam']
+    assert cv.config_differences(expected, live) == [
+        "cilium-config ipam is 'cluster-pool' (key absent, the agent uses its default), asked 'kubernetes'"]
 
 
 def test_snat_leaves_dsr_dispatch_out():
