@@ -605,6 +605,7 @@ def render_readme(summary, bundle_name):
         '  NODE/host/                raw outputs of the node (ip, ss, nstat, tc, nft, iptables, conntrack, ethtool)',
         '  NODE/pods/NS_NAME/        the same taken inside the pod\'s network namespace (nsenter)',
         '  NODE/cilium/status.txt    cilium-dbg status --verbose from the agent, or why there is none',
+        '  NODE/cilium/bpf-metrics.txt  the datapath\'s drop and forward counters (cilium-dbg bpf metrics list)',
         '  NODE/containerd/          how the pods and the agent were looked up (ctr)',
         '  NODE/path-mtu.json        path MTU to every other node of the run',
         '',

@@ -28,7 +28,8 @@ description:
     sandbox (or else any running container of the pod) gives a PID, and the same C(ip), C(ss) and C(nstat)
     commands run inside that PID's network namespace with C(nsenter --net); its C(/proc/PID/net/snmp) and
     C(netstat) are read directly. A pod that is not found is reported with the reason, never a failure.
-  - The Cilium agent - C(cilium-dbg status --verbose) runs inside the running container labelled
+  - The Cilium agent - C(cilium-dbg status --verbose) and C(cilium-dbg bpf metrics list) (the datapath's drop
+    and forward counters by reason) run inside the running container labelled
     C(io.kubernetes.container.name=cilium-agent) (C(ctr tasks exec)), or from the node when C(cilium-dbg) is
     installed there. Without either, RV(cilium.running) is V(false) and the bundle says plainly that the agent
     is not running.
@@ -316,6 +317,12 @@ from ansible_collections.packetjungle.datapath.plugins.module_utils.netdiag impo
 ENV = {'LANG': 'C', 'LC_ALL': 'C'}
 # Containers looked at per pod: a pod has a sandbox and a few containers.
 MAX_POD_CONTAINERS = 8
+# What the agent tells about itself: its status, and the datapath's own
+# counters of dropped and forwarded packets by reason and direction.
+CILIUM_COMMANDS = (
+    ('cilium/status.txt', ['cilium-dbg', 'status', '--verbose']),
+    ('cilium/bpf-metrics.txt', ['cilium-dbg', 'bpf', 'metrics', 'list']),
+)
 
 
 def read_bounded(handle, limit):
@@ -549,13 +556,17 @@ def collect_cilium(collector, containerd, params):
     container, pid = containerd.find(params['cilium_container'], {CONTAINER_NAME_LABEL: params['cilium_container']},
                                      False)
     if container is not None:
-        collector.command('cilium/status.txt', containerd.base + [
-            'tasks', 'exec', '--exec-id', 'netdiag-%d' % os.getpid(), container, 'cilium-dbg', 'status', '--verbose'])
-        return {'running': True, 'detail': 'container %s (pid %d), labelled %s' % (container, pid, label)}
-    if collector.module.get_bin_path('cilium-dbg'):
-        collector.command('cilium/status.txt', ['cilium-dbg', 'status', '--verbose'])
-        return {'running': True, 'detail': 'cilium-dbg on the node (no running container labelled %s: %s)'
-                                           % (label, pid)}
+        prefix = containerd.base + ['tasks', 'exec', '--exec-id', 'netdiag-%d' % os.getpid(), container]
+        detail = 'container %s (pid %d), labelled %s' % (container, pid, label)
+    elif collector.module.get_bin_path('cilium-dbg'):
+        prefix = []
+        detail = 'cilium-dbg on the node (no running container labelled %s: %s)' % (label, pid)
+    else:
+        prefix, detail = None, None
+    if prefix is not None:
+        for name, argv in CILIUM_COMMANDS:
+            collector.command(name, prefix + argv)
+        return {'running': True, 'detail': detail}
     detail = 'no running container labelled %s (%s), and no cilium-dbg on the node' % (label, pid)
     collector.note('cilium/status.txt', 'The Cilium agent is NOT running on this node: %s.\n' % detail)
     return {'running': False, 'detail': detail}

@@ -177,18 +177,23 @@ def test_cilium_status_from_the_running_agent_container(monkeypatch, tmp_path):
     exec_argv = wrapped(*(CTR + ('tasks', 'exec', '--exec-id', 'netdiag-%d' % os.getpid(), 'agent', 'cilium-dbg',
                                  'status', '--verbose')))
     table[exec_argv] = (0, 'KVStore: Ok Disabled\nKubeProxyReplacement: True\n', '')
+    metrics_argv = wrapped(*(CTR + ('tasks', 'exec', '--exec-id', 'netdiag-%d' % os.getpid(), 'agent', 'cilium-dbg',
+                                    'bpf', 'metrics', 'list')))
+    table[metrics_argv] = (0, 'REASON   DIRECTION   PACKETS   BYTES\nPolicy denied   INGRESS   3   180\n', '')
     state = fake_module(monkeypatch, {'table': table}, bins(ALL_BINS))
     result = run_main(netdiag_collect.main, args(proc, sysnet, pods=[]))
-    assert state['calls'][-1] == list(exec_argv)
+    assert state['calls'][-2:] == [list(exec_argv), list(metrics_argv)]
     assert result['cilium'] == {'running': True, 'detail': 'container agent (pid 4242), labelled '
                                                            'io.kubernetes.container.name=cilium-agent'}
     assert outputs(result)['cilium/status.txt']['stdout'].startswith('KVStore: Ok')
+    assert 'Policy denied' in outputs(result)['cilium/bpf-metrics.txt']['stdout']
 
 
 def test_cilium_dbg_on_the_node(monkeypatch, tmp_path):
     proc, sysnet = proc_tree(tmp_path)
     table = node_table(proc)
     table[wrapped('/usr/sbin/cilium-dbg', 'status', '--verbose')] = (1, '', 'Error: cannot reach agent\n')
+    table[wrapped('/usr/sbin/cilium-dbg', 'bpf', 'metrics', 'list')] = (0, 'REASON   DIRECTION   PACKETS   BYTES\n', '')
     fake_module(monkeypatch, {'table': table}, bins(ALL_BINS + ['cilium-dbg']))
     result = run_main(netdiag_collect.main, args(proc, sysnet, pods=[]))
     assert result['cilium']['running'] is True
