@@ -12,6 +12,7 @@ __metaclass__ = type
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils.k8s_objects import (
     build_gateway_api_objects,
+    build_namespaces,
     build_network_policies,
     gateway_api_status_problems,
     lint_policies,
@@ -26,6 +27,7 @@ class FilterModule(object):
         return {
             'network_policy_errors': validate_network_policy_input,
             'network_policy_objects': build_network_policies,
+            'namespace_objects': build_namespaces,
             'k8s_policy_lint': lint_policies,
             'gateway_api_crds_errors': validate_gateway_api_crds,
             'gateway_api_errors': validate_gateway_api_input,

@@ -448,6 +448,12 @@ def build_cilium_allow(allow, labels=None):
     }
 
 
+def build_namespaces(names):
+    """A Namespace object per name, the name alone: applied server-side, it
+    creates a missing namespace and leaves an existing one's labels and owners."""
+    return [{'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': name}} for name in names]
+
+
 def build_network_policies(namespaces, allows, dns, cilium_kinds=False, labels=None):
     """Every object the network_policy role applies, in apply order: deny first, then the allows."""
     objects = []

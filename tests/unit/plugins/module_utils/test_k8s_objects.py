@@ -318,6 +318,13 @@ def test_entities_beside_selectors_are_separate_rules():
         {'fromEntities': ['host']}]
 
 
+def test_build_namespaces_names_only():
+    assert ko.build_namespaces(['shop', 'blog']) == [
+        {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'shop'}},
+        {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'blog'}}]
+    assert ko.build_namespaces([]) == []
+
+
 def test_build_network_policies_without_dns_or_cilium():
     objects = ko.build_network_policies(['shop'], [], {})
     assert [o['metadata']['name'] for o in objects] == ['default-deny']
