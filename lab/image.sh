@@ -138,6 +138,52 @@ UNIT
   chroot "${root}" systemctl enable --quiet lab-unbind-etc.service
   rm -f "${root}/etc/hostname"
 
+  # On a real host systemd makes / a shared mount at boot; in a container it
+  # leaves it private. Kubernetes volumes with Bidirectional propagation (the
+  # Cilium agent's BPF filesystem and cgroup mounts) need it shared.
+  write_file 0644 "${root}/etc/systemd/system/lab-shared-root.service" <<'UNIT'
+[Unit]
+Description=Make / a shared mount, as systemd does on a real host
+DefaultDependencies=no
+Before=sysinit.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/mount --make-rshared /
+
+[Install]
+WantedBy=sysinit.target
+UNIT
+  chroot "${root}" systemctl enable --quiet lab-shared-root.service
+
+  # The node's resolv.conf names Docker's embedded resolver, 127.0.0.11, which
+  # answers inside the node's own network namespace only. A pod that inherits
+  # it (CoreDNS) would ask itself and stop on its loop check. Pods get the
+  # bridge's gateway instead (inventories/lab: the kubelet's resolvConf); it
+  # runs no resolver, so names outside the cluster fail fast, as they must in
+  # a lab with no internet.
+  write_file 0755 "${root}/usr/local/sbin/lab-pod-resolv" <<'SH'
+#!/bin/sh
+set -eu
+gateway="$(ip -4 route show default | awk '{ print $3; exit }')"
+printf 'nameserver %s\n' "${gateway}" >/run/lab-pod-resolv.conf
+SH
+  write_file 0644 "${root}/etc/systemd/system/lab-pod-resolv.service" <<'UNIT'
+[Unit]
+Description=Write the resolv.conf the kubelet gives pods (the lab bridge's gateway)
+After=network.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/lab-pod-resolv
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  chroot "${root}" systemctl enable --quiet lab-pod-resolv.service
+
   # Nodes use the host's mirror and its apt settings for it, so roles can install
   # packages the same way the host does.
   if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then

@@ -3,9 +3,10 @@
 
 Usage:
   python3 lab/image_archive.py OUT.tar --tag REF [--entrypoint JSON] [--cmd JSON]
-                   [--env K=V]... [--workdir DIR] FILE=SRC[:MODE]...
+                   [--env K=V]... [--workdir DIR] [--rootfs DIR] [FILE=SRC[:MODE]...]
 
-FILE is the path inside the image, SRC a file on this machine. The layer is
+FILE is the path inside the image, SRC a file on this machine; --rootfs puts a
+whole directory tree (a debootstrapped root) under them. The layer is
 reproducible: fixed owner (0:0) and mtime (0), entries sorted, so the same
 binaries give the same image ID.
 """
@@ -28,10 +29,20 @@ def _dir_entries(paths):
     return sorted(dirs, key=lambda d: (d.count("/"), d))
 
 
-def build_layer(files, extra_dirs):
+def _reproducible(info):
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    return info
+
+
+def build_layer(files, extra_dirs, rootfs=None):
     """files: {path in image: (source, mode)}; returns the layer tar bytes."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if rootfs:
+            for entry in sorted(os.listdir(rootfs)):
+                tar.add(os.path.join(rootfs, entry), arcname=entry, filter=_reproducible)
         for name, mode in [(d, 0o755) for d in _dir_entries(files)] + extra_dirs:
             info = tarfile.TarInfo(name.strip("/"))
             info.type = tarfile.DIRTYPE
@@ -49,9 +60,9 @@ def build_layer(files, extra_dirs):
     return buf.getvalue()
 
 
-def write_archive(out, tag, files, entrypoint=None, cmd=None, env=None, workdir=None):
+def write_archive(out, tag, files, entrypoint=None, cmd=None, env=None, workdir=None, rootfs=None):
     # /tmp for programs that want a scratch directory; mode 1777 as on any system.
-    layer = build_layer(files, [("tmp", 0o1777)])
+    layer = build_layer(files, [] if rootfs else [("tmp", 0o1777)], rootfs)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = {
         "architecture": "amd64",
@@ -98,8 +109,11 @@ def main(argv):
     parser.add_argument("--cmd", type=json.loads)
     parser.add_argument("--env", action="append")
     parser.add_argument("--workdir")
-    parser.add_argument("files", nargs="+", metavar="FILE=SRC[:MODE]")
-    args = parser.parse_args(argv)
+    parser.add_argument("--rootfs", metavar="DIR")
+    parser.add_argument("files", nargs="*", metavar="FILE=SRC[:MODE]")
+    # Intermixed: FILE=SRC may follow options, and nargs="*" would otherwise
+    # be taken (empty) together with OUT.
+    args = parser.parse_intermixed_args(argv)
     files = {}
     for spec in args.files:
         name, source = spec.split("=", 1) if "=" in spec else (spec, "")
@@ -110,7 +124,12 @@ def main(argv):
         if not name.startswith("/") or not os.path.isfile(source):
             parser.error("%s: expected /PATH/IN/IMAGE=EXISTING_FILE[:MODE]" % spec)
         files[name] = (source, mode)
-    image_id = write_archive(args.out, args.tag, files, args.entrypoint, args.cmd, args.env, args.workdir)
+    if not files and not args.rootfs:
+        parser.error("nothing to put in the image: give --rootfs or FILE=SRC")
+    if args.rootfs and not os.path.isdir(args.rootfs):
+        parser.error("--rootfs %s: not a directory" % args.rootfs)
+    image_id = write_archive(args.out, args.tag, files, args.entrypoint, args.cmd, args.env, args.workdir,
+                             args.rootfs)
     print("%s sha256:%s" % (args.tag, image_id))
     return 0
 

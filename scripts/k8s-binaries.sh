@@ -20,8 +20,8 @@ esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=/dev/null
 source "$ROOT/k8s/versions.env"
-# Go lives in /usr/local/go on the project machines; PATH may not name it.
-command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+# shellcheck source=scripts/go-module.sh
+source "$ROOT/scripts/go-module.sh"
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/packetjungle-datapath/k8s"
 BIN="$CACHE/$K8S_VERSION/bin"
@@ -33,19 +33,6 @@ export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 GO_VERSION="$(go env GOVERSION)"
 
 log() { printf 'k8s-binaries: %s\n' "$*" >&2; }
-
-# Download one module and check its h1: hash against the pinned one; print its Dir.
-module_dir() {
-    local mod="$1" want="$2" json dir sum
-    json="$(go mod download -json "$mod")"
-    dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<<"$json")"
-    sum="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*$/\1/p' <<<"$json")"
-    if [[ "$sum" != "$want" ]]; then
-        log "$mod: module hash $sum, expected $want (k8s/versions.env)"
-        exit 1
-    fi
-    printf '%s\n' "$dir"
-}
 
 # Build main packages of $1 (module@version) inside a throw-away wrapper module.
 # $2: extra go.mod text (replace lines), $3: -ldflags, rest: packages.
@@ -150,6 +137,21 @@ if [[ $NODE == true ]]; then
         log "coredns $COREDNS_VERSION: built in $((SECONDS - t)) s"
     fi
 
+    # agnhost, Kubernetes' own test image (test/images/agnhost of the same
+    # module; its VERSION file names the image tag): netexec echoes the client
+    # address, connect opens a TCP connection. The lab's traffic tests use it.
+    stamp="agnhost=$K8S_VERSION $GO_VERSION"
+    if [[ -x "$IMAGE_BIN/agnhost" && "$(cat "$IMAGE_BIN/.agnhost.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "agnhost: cached"
+    else
+        t=$SECONDS
+        kubernetes_wrapper_settings
+        OUT="$IMAGE_BIN" build_in_wrapper "k8s.io/kubernetes@$K8S_VERSION" "$K8S_REPLACES" "$K8S_LDFLAGS" \
+            k8s.io/kubernetes/test/images/agnhost
+        printf '%s\n' "$stamp" >"$IMAGE_BIN/.agnhost.stamp"
+        log "agnhost: built in $((SECONDS - t)) s"
+    fi
+
     # pause: the lab's own (lab/pause), standard library only.
     stamp="pause=$(sha256sum "$ROOT/lab/pause/main.go" | cut -c1-16) $GO_VERSION"
     if [[ -x "$IMAGE_BIN/pause" && "$(cat "$IMAGE_BIN/.pause.stamp" 2>/dev/null)" == "$stamp" ]]; then
@@ -172,6 +174,39 @@ else
     log "gateway-api $GATEWAY_API_VERSION standard CRDs: copied to $CRDS"
 fi
 
+# The release's standard-install.yaml, byte for byte, as the release's
+# hack/build-install-yaml.sh makes it: boilerplate with the release year, a
+# title, then every CRD behind a comment naming its file (the gateway_api role
+# checks its pinned SHA-256, so a drift here fails the lab's run).
+BUNDLE="$CACHE/gateway-api/$GATEWAY_API_VERSION/standard-install.yaml"
+{
+    cat <<'HEADER'
+# Copyright 2025 The Kubernetes Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+#
+# Gateway API Standard channel install
+#
+HEADER
+    for crd in $(cd "$CRDS" && LC_ALL=C ls gateway*.yaml); do
+        crd="$CRDS/$crd"
+        printf -- '---\n#\n# config/crd/standard/%s\n#\n' "${crd##*/}"
+        cat "$crd"
+    done
+} >"$BUNDLE.new"
+if cmp -s "$BUNDLE.new" "$BUNDLE"; then rm -f "$BUNDLE.new"; else mv "$BUNDLE.new" "$BUNDLE"; fi
+
 for b in "$BIN"/* ; do
     log "$(printf '%-24s %s' "${b##*/}" "$(du -h "$b" | cut -f1)")"
 done
@@ -182,5 +217,6 @@ if [[ $NODE == true ]]; then
 fi
 while read -r sum file; do log "  sha256 $sum  $file"; done <"$CRDS/SHA256SUMS"
 log "done in $((SECONDS - START)) s"
-printf 'PJ_K8S_BIN=%s\nPJ_GATEWAY_API_CRDS=%s\n' "$BIN" "$CRDS"
+log "gateway-api bundle: sha256 $(sha256sum "$BUNDLE" | cut -d' ' -f1)"
+printf 'PJ_K8S_BIN=%s\nPJ_GATEWAY_API_CRDS=%s\nPJ_GATEWAY_API_BUNDLE=%s\n' "$BIN" "$CRDS" "$BUNDLE"
 [[ $NODE == false ]] || printf 'PJ_K8S_IMAGE_BIN=%s\n' "$IMAGE_BIN"

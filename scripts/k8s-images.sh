@@ -13,7 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=/dev/null
 source "$ROOT/k8s/versions.env"
-command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+# shellcheck source=scripts/go-module.sh
+source "$ROOT/scripts/go-module.sh"
 
 log() { printf 'k8s-images: %s\n' "$*" >&2; }
 
@@ -65,6 +66,11 @@ done
 archive etcd "$IMAGE_BIN/etcd" /usr/local/bin/etcd "[]"
 archive coredns "$IMAGE_BIN/coredns" /coredns '["/coredns"]'
 archive pause "$IMAGE_BIN/pause" /pause '["/pause"]'
+# Not a kubeadm image: the workload of the lab's traffic tests, tagged as
+# upstream tags the same source (test/images/agnhost/VERSION).
+REF[agnhost]="registry.k8s.io/e2e-test-images/agnhost:$(cat "$(module_dir "k8s.io/kubernetes@$K8S_VERSION" \
+    "$K8S_MODULE_SUM")/test/images/agnhost/VERSION")"
+archive agnhost "$IMAGE_BIN/agnhost" /agnhost '["/agnhost"]'
 
 (cd "$OUT" && sha256sum -- *.tar >SHA256SUMS)
 log "done in $((SECONDS - START)) s"

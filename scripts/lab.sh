@@ -17,6 +17,11 @@ readonly INVENTORY="${STATE_DIR}/inventory-${LAB_PREFIX}.yml"
 readonly RUNTIME="packetjungle-runc"
 readonly LABEL="packetjungle.lab"
 readonly BOOT_TIMEOUT="${LAB_BOOT_TIMEOUT:-120}"
+# The lab's package and image mirror (lab/mirror.py) on the bridge's gateway:
+# what scripts/lab-mirror.sh built, served to the nodes only.
+readonly MIRROR_DIR="${STATE_DIR}/mirror"
+readonly MIRROR_PORT=5000
+readonly MIRROR_PID="${STATE_DIR}/mirror-${LAB_PREFIX}.pid"
 # Nodes are recreated often and get fresh host keys each time: pinning them in
 # known_hosts would only produce "host key changed" failures.
 readonly SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
@@ -83,14 +88,15 @@ ensure_key() {
 start_node() {
   local name="$1" ip="$2" image="$3"
   # --privileged through the wrapper runtime (lab/runc_wrapper.py) because this
-  # machine cannot grant CAP_SYS_RESOURCE; host cgroup namespace and the cgroup
-  # tree so systemd can run as PID 1; SIGRTMIN+3 asks systemd for a clean halt.
+  # machine cannot grant CAP_SYS_RESOURCE; a cgroup namespace of its own, as a
+  # real node has its own cgroup root: systemd runs as PID 1 there, and the
+  # Cilium agent attaches its socket load balancer to the node's cgroup root,
+  # not to the machine's (as kind does). SIGRTMIN+3 asks systemd for a clean halt.
   # /var/lib/containerd is a volume, as it is a disk on a real node: overlayfs
   # snapshots cannot stack on the node's own overlay root.
   docker run --detach --name "${name}" --hostname "${name}" \
     --network "${LAB_PREFIX}" --ip "${ip}" \
-    --runtime "${RUNTIME}" --privileged --cgroupns=host \
-    --volume /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --runtime "${RUNTIME}" --privileged --cgroupns=private \
     --tmpfs /run --tmpfs /run/lock \
     --volume /var/lib/containerd \
     --volume "${KEY}.pub:/root/.ssh/authorized_keys:ro" \
@@ -172,6 +178,7 @@ cmd_up() {
   image="$("${REPO_DIR}/lab/image.sh")"
   SUBNET_BASE="$(pick_subnet_base)"
   ensure_network && changed=true
+  ensure_mirror && changed=true
   ensure_key && changed=true
 
   # Nodes above LAB_NODES belong to an earlier, larger lab of this prefix.
@@ -227,6 +234,35 @@ cmd_up() {
   fi
 }
 
+mirror_running() {
+  local pid
+  pid="$(cat "${MIRROR_PID}" 2>/dev/null || true)"
+  [[ -n ${pid} ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -q "lab/mirror.py"
+}
+
+# Starts the mirror unless it runs; exit status 1 when it already did.
+ensure_mirror() {
+  mirror_running && return 1
+  mkdir -p "${MIRROR_DIR}"
+  "${REPO_DIR}/scripts/detach.sh" "${STATE_DIR}/mirror-${LAB_PREFIX}.log" \
+    python3 "${REPO_DIR}/lab/mirror.py" "${MIRROR_DIR}" --listen "${SUBNET_BASE}.1:${MIRROR_PORT}" >"${MIRROR_PID}"
+  local deadline=$((SECONDS + 10))
+  until python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "http://${SUBNET_BASE}.1:${MIRROR_PORT}/v2/" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "the mirror did not answer on ${SUBNET_BASE}.1:${MIRROR_PORT}; see ${STATE_DIR}/mirror-${LAB_PREFIX}.log"
+    sleep 0.2
+  done
+  say "mirror serving ${MIRROR_DIR} on http://${SUBNET_BASE}.1:${MIRROR_PORT}/"
+}
+
+stop_mirror() {
+  if mirror_running; then
+    kill "$(cat "${MIRROR_PID}")"
+    say "stopped the mirror"
+  fi
+  rm -f "${MIRROR_PID}"
+}
+
 authorized_key_source() {
   docker inspect -f '{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}{{.Source}}{{end}}{{end}}' "$1"
 }
@@ -238,6 +274,7 @@ cmd_down() {
     docker rm --force --volumes "${names[@]}" >/dev/null
     say "removed ${names[*]}"
   fi
+  stop_mirror
   if docker network inspect "${LAB_PREFIX}" >/dev/null 2>&1; then
     docker network rm "${LAB_PREFIX}" >/dev/null
     say "removed network ${LAB_PREFIX}"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run
+from conftest import NO_NODES, run
 
 DAEMONSET = {"apiVersion": "apps/v1", "kind": "DaemonSet",
              "metadata": {"name": "cilium", "namespace": "kube-system", "labels": {"k8s-app": "cilium"}},
@@ -63,7 +63,7 @@ def gate(server, kubeconfig=None):
                no_proxy="127.0.0.1,localhost")
     extra = {"cilium_kubeconfig": kubeconfig or server.kubeconfig, "cilium_wait_timeout": TIMEOUT}
     start = time.monotonic()
-    proc = run(["ansible-playbook", "tests/integration/files/cilium_wait.yml", "-e", json.dumps(extra)], env=env)
+    proc = run(["ansible-playbook", "-i", NO_NODES, "tests/integration/files/cilium_wait.yml", "-e", json.dumps(extra)], env=env)
     elapsed = time.monotonic() - start
     failed = [task["hosts"]["localhost"] for play in json.loads(proc.stdout)["plays"] for task in play["tasks"]
               if task["hosts"].get("localhost", {}).get("failed")

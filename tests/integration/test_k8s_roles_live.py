@@ -5,7 +5,6 @@ check-mode run with zero changes, and bad inventory data refused before
 anything reaches the server. The Gateway API CRDs are the pinned release's,
 from the sigs.k8s.io/gateway-api module, so the server's schema and CEL rules
 judge what the roles render."""
-import glob
 import hashlib
 import json
 import os
@@ -15,51 +14,17 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import NO_NODES, ROOT, run
 
 SHOP, BLOG, GATEWAYS, LINT = "pj-roles-shop", "pj-roles-blog", "pj-roles-gw", "pj-roles-lint"
 # Cilium's policy CRDs come from the github.com/cilium/cilium module at the
-# release k8s/versions.env pins; the Go checksum database's h1: hash of v1.19.4.
-CILIUM_MODULE_SUM = "h1:TxDZW+27NqLbuenPlWd8y8cnAmDNFga/FCMM8zP1qLQ="
+# release and hash that k8s/versions.env pins.
 CILIUM_CRDS = "pkg/k8s/apis/cilium.io/client/crds/v2"
-
-# hack/build-install-yaml.sh of the release: boilerplate with the release
-# year, a title, then every CRD behind a comment naming its file. Rebuilt here
-# byte for byte so the role's default SHA-256 is checked against module content.
-BUNDLE_HEADER = """\
-# Copyright 2025 The Kubernetes Authors.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
-
-#
-# Gateway API Standard channel install
-#
-"""
 
 
 def role_defaults(role):
     with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml"), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
-
-
-def build_bundle(crd_dir, dest):
-    parts = [BUNDLE_HEADER]
-    for path in sorted(glob.glob(os.path.join(crd_dir, "gateway*.yaml"))):
-        with open(path, encoding="utf-8") as handle:
-            parts.append("---\n#\n# config/crd/standard/%s\n#\n%s" % (os.path.basename(path), handle.read()))
-    with open(dest, "w", encoding="utf-8") as handle:
-        handle.write("".join(parts))
-    return dest
 
 
 GATEWAYS_DATA = [{
@@ -102,7 +67,8 @@ def cluster(api_server, tmp_path_factory):
     for namespace in (SHOP, BLOG, GATEWAYS, LINT):
         proc = api_server.kubectl("create", "namespace", namespace)
         assert proc.returncode == 0, proc.stderr
-    bundle = build_bundle(api_server.crd_dir, str(tmp_path_factory.mktemp("bundle") / "standard-install.yaml"))
+    # The release bundle as scripts/k8s-binaries.sh rebuilds it beside the CRDs.
+    bundle = os.path.join(os.path.dirname(api_server.crd_dir), "standard-install.yaml")
     return {"server": api_server, "bundle": bundle, "tmp": tmp_path_factory.mktemp("vars")}
 
 
@@ -116,7 +82,8 @@ def cilium_crds(cluster):
                           capture_output=True, env=env, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     module = json.loads(proc.stdout)
-    assert module["Sum"] == CILIUM_MODULE_SUM, "github.com/cilium/cilium@v%s hash %s" % (version, module["Sum"])
+    want = cluster["server"].versions["CILIUM_MODULE_SUM"]
+    assert module["Sum"] == want, "github.com/cilium/cilium@v%s hash %s" % (version, module["Sum"])
     names = ("ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies")
     args = ["apply", "--server-side", "--field-manager=packetjungle-test"]
     for name in names:
@@ -131,13 +98,12 @@ def cilium_crds(cluster):
 
 def playbook(cluster, name, extra, check=False):
     """ansible-playbook on localhost; returns (rc, stats of localhost, full output)."""
-    # datapath_skip_stages: {} overrides the lab inventory (ansible.cfg's default), which skips these stages.
     base = {"region": "no-osl-1", "datapath_skip_stages": {}, "gateway_api_crds_path": cluster["bundle"],
             "gateway_api_crds_cache_dir": str(cluster["tmp"] / "cache")}
     base.update(extra)
     vars_file = cluster["tmp"] / ("%s-%d.json" % (name, len(os.listdir(cluster["tmp"]))))
     vars_file.write_text(json.dumps(base))
-    argv = ["ansible-playbook", "playbooks/%s.yml" % name, "-e", "@%s" % vars_file] + (["--check"] if check else [])
+    argv = ["ansible-playbook", "-i", NO_NODES, "playbooks/%s.yml" % name, "-e", "@%s" % vars_file] + (["--check"] if check else [])
     env = dict(os.environ, K8S_AUTH_KUBECONFIG=cluster["server"].kubeconfig, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     proc = run(argv, env=env, timeout=600)

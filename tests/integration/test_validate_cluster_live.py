@@ -20,7 +20,7 @@ from kubernetes import client, config
 
 from ansible_collections.packetjungle.datapath.plugins.module_utils import cilium_values, k8s_objects
 from apiserver import free_port
-from conftest import run
+from conftest import NO_NODES, run
 
 SETTINGS = {"k8s_service_host": "10.0.0.10", "routing_mode": "native", "ipv4_native_routing_cidr": "10.244.0.0/16",
             "auto_direct_node_routes": True, "bpf_masquerade": True, "lb_mode": "dsr", "dsr_dispatch": "opt"}
@@ -70,7 +70,7 @@ def report(server, tmp_path, **extra):
     args = {"validate_kubeconfig": server.kubeconfig, "validate_cluster_out": str(out),
             "validate_expect_cilium": False}
     args.update(extra)
-    proc = run(["ansible-playbook", "tests/integration/files/validate_cluster.yml", "-e", json.dumps(args)],
+    proc = run(["ansible-playbook", "-i", NO_NODES, "tests/integration/files/validate_cluster.yml", "-e", json.dumps(args)],
                env=dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost"))
     assert proc.returncode == 0
     return json.loads(out.read_text())
