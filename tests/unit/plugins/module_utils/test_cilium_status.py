@@ -362,3 +362,28 @@ def test_masquerading_not_compared_without_an_expectation():
 def test_bad_masquerade_argument():
     with pytest.raises(ValueError, match="expect_masquerade: 'nft' is not one of bpf, iptables"):
         evaluate({}, 'dsr', 'disabled', None, 'nft')
+
+
+def test_captured_lab_agent_passes_every_check():
+    # Real output of a lab agent (tests/unit/fixtures/cilium/SOURCES.md): the
+    # checks must agree with the agent itself, not only with written samples.
+    checks, summary = evaluate(load_status(fixture('status_lab_live.json')), 'dsr', 'disabled', 'opt', 'bpf')
+    assert set(statuses(checks).values()) == {'ok'}, checks
+    assert checks['lb_mode']['detail'] == ('mode DSR, DSR dispatch IP Option/Extension, backend selection Random, '
+                                           'XDP acceleration Disabled')
+    assert checks['devices']['detail'] == 'eth0 (172.29.88.12); direct routing device eth0'
+    assert summary['version'] == '1.19.4 (v1.19.4-95e477fdcf)'
+    assert (summary['routing_mode'], summary['host_routing'], summary['masquerading']) == ('Native', 'BPF', 'BPF')
+    # No tunnel: the agent leaves tunnel-protocol out entirely.
+    assert summary['tunnel_protocol'] is None
+
+
+@pytest.mark.parametrize('expect, check', [
+    (('snat', 'disabled', None, None), 'lb_mode'),
+    (('dsr', 'disabled', 'geneve', None), 'lb_mode'),
+    (('dsr', 'disabled', 'opt', 'iptables'), 'masquerading'),
+    (('dsr', 'vxlan', 'opt', 'bpf'), 'routing'),
+])
+def test_captured_lab_agent_against_other_expectations(expect, check):
+    checks, _summary = evaluate(load_status(fixture('status_lab_live.json')), *expect)
+    assert [name for name, verdict in checks.items() if verdict['status'] != 'ok'] == [check]
