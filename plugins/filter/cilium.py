@@ -14,8 +14,8 @@ from ansible_collections.packetjungle.datapath.plugins.module_utils.cilium_value
 )
 
 
-def cilium_preflight(settings, ephemeral_ports=None):
-    return preflight(settings, tuple(ephemeral_ports) if ephemeral_ports else None)
+def cilium_preflight(settings, ephemeral_ports=None, extra_values=None):
+    return preflight(settings, tuple(ephemeral_ports) if ephemeral_ports else None, extra_values)
 
 
 class FilterModule(object):

@@ -38,9 +38,10 @@ def _port_range(text):
     return low, high
 
 
-def preflight(settings, ephemeral_ports=None):
+def preflight(settings, ephemeral_ports=None, extra_values=None):
     """Every combination the chart or the agent would reject, as messages
-    naming the role variable, the value and what is accepted."""
+    naming the role variable, the value and what is accepted. extra_values:
+    cilium_helm_extra_values, for the settings the role has no input for."""
     errors = []
     routing = settings.get('routing_mode')
     tunnel = settings.get('tunnel_protocol') or 'vxlan'
@@ -72,6 +73,10 @@ def preflight(settings, ephemeral_ports=None):
                       'not in-cluster kube-proxy replacement; accepted here: opt, geneve')
     if lb_mode == 'hybrid' and dispatch not in ('opt', 'geneve'):
         errors.append('cilium_dsr_dispatch: %s with hybrid mode; accepted: opt, geneve' % dispatch)
+    if lb_mode == 'hybrid' and ((extra_values or {}).get('bpf') or {}).get('lbModeAnnotation'):
+        errors.append('cilium_helm_extra_values.bpf.lbModeAnnotation: true with cilium_lb_mode hybrid; the agent '
+                      'stops with "The value --bpf-lb-mode=hybrid is not supported as default under annotation '
+                      'mode"; accepted: cilium_lb_mode dsr or snat with the annotation, or no annotation')
     if routing == 'tunnel' and settings.get('auto_direct_node_routes'):
         errors.append('cilium_auto_direct_node_routes: true with cilium_routing_mode tunnel; the agent refuses it '
                       '(packets must be routed through the tunnel device)')
@@ -116,6 +121,11 @@ def helm_values(settings):
         # The chart's default (cluster-pool, 10.0.0.0/8) would hand out
         # addresses outside it, masqueraded and unrouted between nodes.
         'ipam': {'mode': 'kubernetes'},
+        # A changed cilium-config restarts the agents and the operator; without
+        # it the agents keep running the old datapath (the chart's default),
+        # while the ConfigMap read back already says the new one.
+        'rollOutCiliumPods': True,
+        'operator': {'rollOutPods': True},
     }
     if values['loadBalancer']['mode'] in ('dsr', 'hybrid'):
         values['loadBalancer']['dsrDispatch'] = settings.get('dsr_dispatch') or 'opt'

@@ -43,6 +43,16 @@ def test_preflight_rejects_what_the_agent_would(overrides, fragment):
     assert any(fragment in e for e in errors), errors
 
 
+def test_hybrid_under_annotation_mode_is_refused():
+    # Seen in the lab: the agent stops at start-up, after the chart installed fine.
+    errors = cv.preflight(native_dsr(lb_mode='hybrid'), extra_values={'bpf': {'lbModeAnnotation': True}})
+    assert errors == ['cilium_helm_extra_values.bpf.lbModeAnnotation: true with cilium_lb_mode hybrid; the agent '
+                      'stops with "The value --bpf-lb-mode=hybrid is not supported as default under annotation '
+                      'mode"; accepted: cilium_lb_mode dsr or snat with the annotation, or no annotation']
+    assert cv.preflight(native_dsr(), extra_values={'bpf': {'lbModeAnnotation': True}}) == []
+    assert cv.preflight(native_dsr(lb_mode='hybrid'), extra_values={'bpf': {'masquerade': True}}) == []
+
+
 def test_geneve_tunnel_with_geneve_dispatch_is_accepted():
     settings = native_dsr(routing_mode='tunnel', tunnel_protocol='geneve', dsr_dispatch='geneve',
                           auto_direct_node_routes=False, ipv4_native_routing_cidr='')
@@ -58,6 +68,7 @@ def test_helm_values_use_the_chart_names():
     assert values['nodePort'] == {'range': '30000,32767'}
     assert values['MTU'] == 1450 and values['devices'] == ['eth0']
     assert values['ipam'] == {'mode': 'kubernetes'}
+    assert values['rollOutCiliumPods'] is True and values['operator'] == {'rollOutPods': True}
 
 
 def test_cluster_pool_ipam_is_reported():
