@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Times playbooks/site.yml (the stages that run in the lab) on fresh lab nodes
-of each size: one cold converge, then idempotent re-runs under four settings:
+"""Times playbooks/site.yml's host stages (host tuning, containerd and the
+node-side validation; bench/host_stages.yml skips the cluster stages) on fresh
+lab nodes of each size: one cold converge, then idempotent re-runs under four settings:
 
   default       ansible.cfg as shipped: SSH pipelining, ControlPersist, no facts
   no-pipelining the same with ANSIBLE_PIPELINING=False
@@ -82,7 +83,8 @@ def bench_size(nodes, reruns, keep, report_dir):
     up_wall = timed(["scripts/lab.sh", "up"], env)[1]
     inv = lab_inventory()
     tmp = tempfile.mkdtemp(prefix="pj-bench-")
-    base = ["ansible-playbook", "-i", inv, "-e", "validate_report_dir=%s" % report_dir]
+    base = ["ansible-playbook", "-i", inv, "-e", "validate_report_dir=%s" % report_dir,
+            "-e", "@" + os.path.join(ROOT, "bench", "host_stages.yml")]
     runs = [run_record("cold converge", base + ["playbooks/site.yml"], env)[1]]
     for name, playbook, extra, warm_up in variants(tmp):
         venv = dict(env, **extra)

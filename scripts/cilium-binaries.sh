@@ -21,7 +21,6 @@ source "$ROOT/scripts/go-module.sh"
 OUT="${XDG_CACHE_HOME:-$HOME/.cache}/packetjungle-datapath/cilium/$CILIUM_VERSION"
 BIN="$OUT/bin"
 SHARE="$OUT/share"
-export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 STAMP="cilium=$CILIUM_VERSION $CILIUM_MODULE_SUM $(go env GOVERSION) $(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 
 log() { printf 'cilium-binaries: %s\n' "$*" >&2; }

@@ -5,6 +5,10 @@
 
 # Go lives in /usr/local/go on the project machines; PATH may not name it.
 command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+# How every build here runs: -mod=mod, as wrapper modules and module copies
+# resolve their go.sum on the fly; never fetch another Go toolchain; no cgo,
+# as upstream builds these programs.
+export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 
 # module_dir MODULE@VERSION SUM: download, compare the hash, print its directory.
 module_dir() {

@@ -27,9 +27,6 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/packetjungle-datapath/k8s"
 BIN="$CACHE/$K8S_VERSION/bin"
 IMAGE_BIN="$CACHE/$K8S_VERSION/image-bin"
 CRDS="$CACHE/gateway-api/$GATEWAY_API_VERSION/standard"
-# -mod=mod: the wrapper modules below resolve their go.sum on the fly.
-# GOTOOLCHAIN=local: never fetch another Go toolchain.
-export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 GO_VERSION="$(go env GOVERSION)"
 
 log() { printf 'k8s-binaries: %s\n' "$*" >&2; }

@@ -17,6 +17,10 @@ readonly INVENTORY="${STATE_DIR}/inventory-${LAB_PREFIX}.yml"
 readonly RUNTIME="packetjungle-runc"
 readonly LABEL="packetjungle.lab"
 readonly BOOT_TIMEOUT="${LAB_BOOT_TIMEOUT:-120}"
+# Jumbo frames on the lab bridge by default, as in the regions that run DSR
+# with the IP option (it adds 8 bytes to forwarded packets: a 1500-byte
+# network would drop full-size UDP). Nodes start at it; host tuning sets it again.
+readonly LAB_MTU="${LAB_MTU:-9000}"
 # The lab's package and image mirror (lab/mirror.py) on the bridge's gateway:
 # what scripts/lab-mirror.sh built, served to the nodes only.
 readonly MIRROR_DIR="${STATE_DIR}/mirror"
@@ -32,6 +36,8 @@ die() { printf 'lab: ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ ${LAB_NODES} =~ ^[1-9][0-9]*$ && ${LAB_NODES} -le 200 ]] ||
   die "LAB_NODES: '${LAB_NODES}' is not accepted (a whole number from 1 to 200)"
+[[ ${LAB_MTU} =~ ^[1-9][0-9]{2,4}$ && ${LAB_MTU} -ge 1280 && ${LAB_MTU} -le 9000 ]] ||
+  die "LAB_MTU: '${LAB_MTU}' is not accepted (bytes, 1280 to 9000)"
 [[ ${LAB_PREFIX} =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] ||
   die "LAB_PREFIX: '${LAB_PREFIX}' is not accepted (lowercase letters, digits and '-', at most 31)"
 
@@ -68,14 +74,17 @@ pick_subnet_base() {
 }
 
 ensure_network() {
-  if docker network inspect "${LAB_PREFIX}" >/dev/null 2>&1; then
+  local mtu
+  if mtu="$(docker network inspect -f '{{index .Options "com.docker.network.driver.mtu"}}' "${LAB_PREFIX}" 2>/dev/null)"; then
+    [[ ${mtu} == "${LAB_MTU}" ]] ||
+      die "network ${LAB_PREFIX} has MTU '${mtu:-1500}', the lab now uses ${LAB_MTU}; run: scripts/lab.sh down && scripts/lab.sh up"
     return 1
   fi
-  docker network create --driver bridge \
+  docker network create --driver bridge --opt "com.docker.network.driver.mtu=${LAB_MTU}" \
     --subnet "${SUBNET_BASE}.0/24" --gateway "${SUBNET_BASE}.1" \
     --label "${LABEL}=${LAB_PREFIX}" "${LAB_PREFIX}" >/dev/null ||
     die "could not create network ${LAB_PREFIX} (${SUBNET_BASE}.0/24); is the subnet taken?"
-  say "created network ${LAB_PREFIX} (${SUBNET_BASE}.0/24)"
+  say "created network ${LAB_PREFIX} (${SUBNET_BASE}.0/24, MTU ${LAB_MTU})"
 }
 
 ensure_key() {

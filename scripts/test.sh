@@ -27,8 +27,8 @@ step "lab engine and host packages"
 scripts/ensure-docker.sh
 scripts/ensure-host-packages.sh
 
-step "Kubernetes binaries and helm, built with Go (cached after the first run)"
-time scripts/k8s-binaries.sh
+step "The lab's mirror: Kubernetes, Cilium and their images, built with Go and debootstrap (cached after the first run)"
+time scripts/lab-mirror.sh
 time scripts/helm-binary.sh
 
 step "unit and integration tests"

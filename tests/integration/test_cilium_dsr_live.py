@@ -34,6 +34,9 @@ CLIENT = "pj-lab-outside"
 CLIENT_IP = "172.29.88.200"
 NODE_PORT = 30080
 DSR_OPTION = "9a"
+with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all", "cilium.yml"), encoding="utf-8") as _vars:
+    # The agent's spelling of the lab's cilium_lb_mode: DSR for TCP either way.
+    LB_MODE = {"dsr": "DSR", "hybrid": "Hybrid"}[yaml.safe_load(_vars)["cilium_lb_mode"]]
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.56"
 KPR_CHAINS = re.compile(r"^:(KUBE-SERVICES|KUBE-NODEPORTS|KUBE-SVC-\S+|KUBE-SEP-\S+|KUBE-EXT-\S+|KUBE-POSTROUTING"
                         r"|KUBE-PROXY-\S+)\s", re.M)
@@ -109,6 +112,12 @@ def workload(kube):
         sh(["docker", "run", "-d", "--name", CLIENT, "--network", "pj-lab", "--ip", CLIENT_IP,
             "--entrypoint", "sleep", image, "900"])
         backend_ip = json.loads(kube("-n", NAMESPACE, "get", "pod", "echo", "-o", "json").stdout)["status"]["podIP"]
+        # A Ready pod is not yet a programmed NodePort on every agent: wait
+        # (bounded) until the outside client gets an answer through node A.
+        deadline = time.monotonic() + 60
+        while ask(node_ip(NODE_A), 39999).returncode != 0:
+            assert time.monotonic() < deadline, "NodePort %d on %s never answered" % (NODE_PORT, NODE_A)
+            time.sleep(2)
         yield {"backend_ip": backend_ip}
     finally:
         sh(["docker", "rm", "-f", CLIENT], check=False)
@@ -134,6 +143,12 @@ print(data.decode().split("\r\n\r\n", 1)[1].strip())
 """
 
 
+def ask(address, local_port):
+    """The outside client's GET /clientip to ADDRESS:NODE_PORT from LOCAL_PORT."""
+    return sh(["docker", "exec", CLIENT, "python3", "-c", REQUEST, address, str(NODE_PORT), str(local_port)],
+              timeout=30, check=False)
+
+
 def observe(node_a, node_b, local_port):
     """Capture on A and B while the outside client asks A's NodePort from
     LOCAL_PORT; returns (what the backend saw, A's packets, B's packets)."""
@@ -145,12 +160,12 @@ def observe(node_a, node_b, local_port):
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for node, proc in procs.items():
         assert proc.stderr.readline().strip() == b"ready", node
-    answer = sh(["docker", "exec", CLIENT, "python3", "-c", REQUEST, node_ip(node_a), str(NODE_PORT),
-                 str(local_port)], timeout=30)
+    answer = ask(node_ip(node_a), local_port)
     for node, proc in procs.items():
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         captures[node] = json.loads(out)
+    assert answer.returncode == 0, answer.stderr
     return answer.stdout.strip(), captures[node_a], captures[node_b]
 
 
@@ -171,12 +186,13 @@ def test_every_agent_runs_kpr_with_dsr_ip_option_native_bpf_masquerading(kube):
         status = json.loads(cilium_dbg(kube, node, "status", "-o", "json"))
         kpr = status["kube-proxy-replacement"]
         assert kpr["mode"] == "True", (node, kpr)
-        assert kpr["features"]["nodePort"]["mode"] == "DSR", (node, kpr["features"]["nodePort"])
+        assert kpr["features"]["nodePort"]["mode"] == LB_MODE, (node, kpr["features"]["nodePort"])
         assert kpr["features"]["nodePort"]["dsrMode"] == "IP Option/Extension", (node, kpr["features"]["nodePort"])
         assert status["routing"]["inter-host-routing-mode"] == "Native", (node, status["routing"])
         assert status["masquerading"]["mode"] == "BPF", (node, status["masquerading"])
         verbose = cilium_dbg(kube, node, "status", "--verbose")
-        assert re.search(r"Mode:\s+DSR", verbose) and re.search(r"DSR Dispatch Mode:\s+IP Option", verbose), verbose
+        assert re.search(r"Mode:\s+%s" % LB_MODE, verbose), verbose
+        assert re.search(r"DSR Dispatch Mode:\s+IP Option", verbose), verbose
 
 
 def test_cluster_ip_from_a_pod_on_another_node(kube, workload):
@@ -212,17 +228,17 @@ def test_nodeport_dsr_then_snat_with_packets(kube, workload):
     # SNAT: the negative control ----------------------------------------
     kube("-n", NAMESPACE, "annotate", "--overwrite", "service", "echo-nodeport",
          "service.cilium.io/forwarding-mode=snat")
-    deadline = time.monotonic() + 60
-    while True:
-        seen, on_a, on_b = observe(NODE_A, NODE_B, 40002)
-        if seen != "%s:40002" % CLIENT_IP or time.monotonic() > deadline:
+    # The agents take the annotation within seconds; a flow that went out
+    # before keeps its DSR entry, so every try uses a fresh source port.
+    for port in range(40002, 40008):
+        seen, on_a, on_b = observe(NODE_A, NODE_B, port)
+        if seen != "%s:%d" % (CLIENT_IP, port):
             break
-        time.sleep(2)
     assert seen.split(":")[0] == a_ip, "SNAT: the backend saw %r, expected node A's address" % seen
     forwarded = flow(on_a, dir="out", dst=backend, flags="S")
     assert forwarded and all(p["src"] == a_ip for p in forwarded), on_a
     assert not forwarded[0]["ip_options"].startswith(DSR_OPTION), forwarded
-    assert flow(on_a, dir="out", dst=CLIENT_IP, dport=40002, sport=NODE_PORT), "SNAT: A sent no reply: %s" % on_a
+    assert flow(on_a, dir="out", dst=CLIENT_IP, dport=port, sport=NODE_PORT), "SNAT: A sent no reply: %s" % on_a
     assert not flow(on_b, dir="out", dst=CLIENT_IP), "SNAT: B answered the client itself: %s" % on_b
     ct = cilium_dbg(kube, NODE_B, "bpf", "ct", "list", "global")
-    assert not [line for line in ct.splitlines() if "%s:40002" % CLIENT_IP in line and "DSR" in line]
+    assert not [line for line in ct.splitlines() if "%s:%d" % (CLIENT_IP, port) in line and "DSR" in line]

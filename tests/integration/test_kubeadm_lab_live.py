@@ -2,25 +2,22 @@
 the first control-plane node, a worker joined, the admin kubeconfig fetched,
 and a second run that changes nothing; then a third node joins as a further
 control-plane node. Every node registers its lab address (node-ip at init and
-in each join's JoinConfiguration), and the lab preparation (containerd with
-the lab's role inputs) changes nothing when run again.
+in each join's JoinConfiguration), and containerd (playbooks/containerd.yml)
+changes nothing when run again.
 
-Everything comes from the project's own scripts: kubeadm, kubelet and kubectl
-as Debian packages from a local signed repository (scripts/k8s-apt-repo.sh),
-installed by the role exactly as from pkgs.k8s.io (fingerprint check
-included); control-plane images as archives (scripts/k8s-images.sh) imported
-into each node's containerd by tests/integration/files/kubeadm_lab_prep.yml.
 The lab is this test's own (LAB_PREFIX=pj-kadm, 2 nodes, then 3), never the
-default one; it is removed at the end.
+default one, removed at the end. It uses the default lab's own settings
+(inventories/lab/group_vars), with only its addresses given as extra vars:
+kubeadm, kubelet and kubectl as Debian packages and the control-plane images
+from the lab's mirror (scripts/lab-mirror.sh, served on this lab's bridge by
+scripts/lab.sh up), installed by the roles exactly as from pkgs.k8s.io and
+registry.k8s.io (fingerprint check included).
 """
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 
 import pytest
@@ -31,7 +28,6 @@ from conftest import ROOT, run
 PREFIX = "pj-kadm"
 LAB_ENV = dict(os.environ, LAB_PREFIX=PREFIX, LAB_NODES="2")
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "packetjungle-datapath")
-FILES = os.path.join(ROOT, "tests", "integration", "files")
 with open(os.path.join(ROOT, "k8s", "versions.env"), encoding="utf-8") as _env:
     VERSIONS = dict(line.strip().split("=", 1) for line in _env if re.match(r"^[A-Z0-9_]+=", line))
 TIMINGS = {}
@@ -46,60 +42,38 @@ def script_vars(argv, timeout):
     return dict(line.split("=", 1) for line in proc.stdout.splitlines() if re.match(r"^PJ_[A-Z0-9_]+=", line))
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # one line per download would drown the playbook output
-        pass
-
-
 @pytest.fixture(scope="module")
 def kadm_lab(tmp_path_factory):
-    """The pj-kadm lab with a served package repository and image archives;
-    yields the inventory directory. Torn down at the end."""
-    images = script_vars([os.path.join(ROOT, "scripts", "k8s-images.sh")], timeout=3600)
-    repo = script_vars([os.path.join(ROOT, "scripts", "k8s-apt-repo.sh")], timeout=3600)
-
+    """The pj-kadm lab with its mirror; yields the inventory directory (the
+    generated hosts, the lab's group_vars, this lab's addresses). Torn down at the end."""
+    mirror = script_vars([os.path.join(ROOT, "scripts", "lab-mirror.sh")], timeout=3600)
+    assert mirror
     try:
         start = time.monotonic()
         proc = run(["scripts/lab.sh", "up"], env=LAB_ENV, timeout=900)
         TIMINGS["lab up"] = round(time.monotonic() - start, 1)
         assert proc.returncode == 0, proc.stderr
-        gateway = subprocess.run(["docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", PREFIX],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-
-        # Only the repository and the image archives are served, on the lab bridge only.
-        served = tmp_path_factory.mktemp("served")
-        os.symlink(repo["PJ_K8S_APT_REPO"], served / "apt")
-        os.symlink(images["PJ_K8S_IMAGES"], served / "images")
-        server = Server((gateway, 0), functools.partial(QuietHandler, directory=str(served)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = "http://%s:%d/" % (gateway, server.server_address[1])
-
         inventory = tmp_path_factory.mktemp("inventory")
         shutil.copy(os.path.join(CACHE, "lab", "inventory-%s.yml" % PREFIX), inventory / "hosts.yml")
-        (inventory / "group_vars" / "all").mkdir(parents=True)
-        shutil.copy(os.path.join(FILES, "kubeadm_lab", "group_vars.yml"), inventory / "group_vars" / "all" / "lab.yml")
-        archives = sorted(name for name in os.listdir(images["PJ_K8S_IMAGES"]) if name.endswith(".tar"))
-        (inventory / "group_vars" / "all" / "served.yml").write_text(json.dumps({
-            "kubeadm_package_repository": url + "apt/",
-            "kubeadm_package_key_fingerprint": repo["PJ_K8S_APT_KEY_FINGERPRINT"],
-            "lab_k8s_url": url,
-            "lab_k8s_images": archives,
-        }, indent=2))
+        os.symlink(os.path.join(ROOT, "inventories", "lab", "group_vars"), inventory / "group_vars")
         yield str(inventory)
-        server.shutdown()
     finally:
         run(["scripts/lab.sh", "down"], env=LAB_ENV, timeout=300)
         print("timings (s):", json.dumps(TIMINGS))
 
 
+def addresses_vars(inventory):
+    """This lab's addresses where the default lab's settings name 172.29.88.x."""
+    first = lab_addresses(inventory)[PREFIX + "-1"]
+    gateway = first.rsplit(".", 1)[0] + ".1"
+    return ["-e", json.dumps({"lab_mirror_url": "http://%s:5000" % gateway,
+                              "kubeadm_control_plane_endpoint": "%s:6443" % first})]
+
+
 def playbook(inventory, name, *extra, timeout=1800):
-    """Run a playbook with per-task timings; record the run's and kubeadm's."""
+    """Run a playbook with this lab's addresses and per-task timings; record the run's and kubeadm's."""
     start = time.monotonic()
-    proc = run(["ansible-playbook", "-i", inventory, name] + list(extra), timeout=timeout,
+    proc = run(["ansible-playbook", "-i", inventory, name] + addresses_vars(inventory) + list(extra), timeout=timeout,
                env=dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks"))
     key = os.path.basename(name)
     runs = sum(1 for k in TIMINGS if k.startswith(key + " #")) + 1
@@ -142,7 +116,7 @@ def assert_nodes_registered_their_lab_address(inventory, kubeconfig, joined):
     """Each node's InternalIP is its lab address and its kubelet got
     --node-ip with it (lab nodes have one address, so the flag is what shows
     the role passed it); JOINED nodes have no join configuration left and took
-    the lab's KubeletConfiguration (cgroupfs) from the cluster."""
+    the lab's KubeletConfiguration (the pods' resolver, no swap check) from the cluster."""
     addresses = lab_addresses(inventory)
     nodes = json.loads(kubectl(kubeconfig, "get", "nodes", "-o", "json").stdout)
     internal = {item["metadata"]["name"]: [a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP"]
@@ -154,26 +128,26 @@ def assert_nodes_registered_their_lab_address(inventory, kubeconfig, joined):
     for name in joined:
         assert node_sh(name, "test -e /etc/kubernetes/kubeadm-join.yaml").returncode == 1, name
         kubelet = yaml.safe_load(node_sh(name, "cat /var/lib/kubelet/config.yaml").stdout)
-        assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["failSwapOn"] is False, name
+        assert kubelet["resolvConf"] == "/run/lab-pod-resolv.conf" and kubelet["failSwapOn"] is False, name
 
 
 def test_kubeadm_init_and_join_for_real(kadm_lab):
     inventory = kadm_lab
-    prep = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
+    prep = playbook(inventory, "playbooks/containerd.yml")
     assert prep.returncode == 0
     # containerd gets the lab's settings from the role itself: nothing edits
-    # its config afterwards, so a second preparation changes nothing.
-    prep_again = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
+    # its config afterwards, so a second run changes nothing.
+    prep_again = playbook(inventory, "playbooks/containerd.yml")
     assert prep_again.returncode == 0
     assert recap_changed(prep_again.stdout) == {PREFIX + "-1": 0, PREFIX + "-2": 0}
     dump = node_sh(PREFIX + "-1", "containerd config dump").stdout
-    assert re.search(r"(?m)^\s*SystemdCgroup = false$", dump) and re.search(r"(?m)^\s*restrict_oom_score_adj = true$", dump)
+    assert re.search(r"(?m)^\s*SystemdCgroup = true$", dump) and re.search(r"(?m)^\s*restrict_oom_score_adj = true$", dump)
 
     first = playbook(inventory, "playbooks/kubeadm.yml")
     assert first.returncode == 0
     assert set(recap_changed(first.stdout)) == {PREFIX + "-1", PREFIX + "-2"}
 
-    kubeconfig = os.path.join(inventory, ".kube", "kubernetes.conf")
+    kubeconfig = os.path.join(inventory, ".kube", "lab.conf")
     assert os.stat(kubeconfig).st_mode & 0o777 == 0o600
     assert node_sh(PREFIX + "-1", "stat -c %a /etc/kubernetes/admin.conf").stdout.strip() == "600"
 
@@ -208,7 +182,7 @@ def test_control_plane_join_for_real(kadm_lab):
     """A third node joins the cluster the test above made, as a further
     control-plane node (uploaded certificates, certificate key)."""
     inventory = kadm_lab
-    kubeconfig = os.path.join(inventory, ".kube", "kubernetes.conf")
+    kubeconfig = os.path.join(inventory, ".kube", "lab.conf")
     assert os.path.exists(kubeconfig), "needs the cluster of test_kubeadm_init_and_join_for_real"
     proc = run(["scripts/lab.sh", "up"], env=dict(LAB_ENV, LAB_NODES="3"), timeout=900)
     assert proc.returncode == 0
@@ -222,7 +196,7 @@ def test_control_plane_join_for_real(kadm_lab):
 
     # On every node: the running ones must not change (no containerd restart
     # under a live kubelet), only the new one.
-    prep = playbook(inventory, os.path.join(FILES, "kubeadm_lab_prep.yml"))
+    prep = playbook(inventory, "playbooks/containerd.yml")
     assert prep.returncode == 0
     changed = recap_changed(prep.stdout)
     assert changed[PREFIX + "-1"] == changed[PREFIX + "-2"] == 0 and changed[third] > 0

@@ -52,9 +52,9 @@ def test_unknown_stage_is_refused_before_anything_runs(lab):
 
 
 def test_a_failing_canary_stops_the_rollout(lab):
-    # A jumbo MTU the lab bridge cannot carry: the canary node's probes fail,
-    # its MTU is rolled back, and the other nodes are never touched.
-    bad = '{"host_tuning_interfaces": [{"name": "eth0", "mtu": 9000}]}'
+    # An MTU above the lab bridge's 9000: the canary node's probes fail, its
+    # MTU is rolled back, and the other nodes are never touched.
+    bad = '{"host_tuning_interfaces": [{"name": "eth0", "mtu": 9216}]}'
     proc, recap, _t = playbook(lab, "host_tuning.yml", "-e", bad)
     assert proc.returncode != 0
     assert recap["pj-lab-1"][3] == 1, recap
@@ -62,7 +62,7 @@ def test_a_failing_canary_stops_the_rollout(lab):
     assert "rolled back" in proc.stdout
     mtus = {node: run(["docker", "exec", node, "cat", "/sys/class/net/eth0/mtu"]).stdout.strip()
             for node in ("pj-lab-1", "pj-lab-2", "pj-lab-3")}
-    assert mtus == {"pj-lab-1": "1500", "pj-lab-2": "1500", "pj-lab-3": "1500"}
+    assert mtus == {"pj-lab-1": "9000", "pj-lab-2": "9000", "pj-lab-3": "9000"}
 
 
 def test_validation_fails_on_a_budget_breach(lab, tmp_path):

@@ -119,7 +119,20 @@ def inventory_variables(path):
     return found
 
 
+def referenced_variables(path):
+    """Names the inventory's own values use in a template ({{ name ... }}):
+    an inventory may say a value once (the lab's mirror address) and derive
+    role inputs from it; a misspelt role input is referenced by nothing."""
+    names = set()
+    for var_file in glob.glob(os.path.join(path, "**", "*.y*ml"), recursive=True):
+        with open(var_file, encoding="utf-8") as handle:
+            for expression in re.findall(r"\{\{(.*?)\}\}", handle.read(), re.S):
+                names.update(re.findall(r"\b([a-z_][a-z0-9_]*)\b", expression))
+    return names
+
+
 def unknown_variables(name, path, known):
+    known = known | referenced_variables(path)
     return ["%s: %s: %s is not an input of any role (roles/*/meta/argument_specs.yml) or playbook"
             % (name, rel, key) for rel, key in inventory_variables(path)
             if key not in known and not key.startswith("ansible_")]
