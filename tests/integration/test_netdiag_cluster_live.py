@@ -5,6 +5,7 @@ pod's addresses and routes read inside its network namespace (nsenter), which
 differ from its node's. Read-only: changed=0."""
 import json
 import os
+import subprocess
 
 from conftest import ROOT, playbook
 from test_netdiag_live import addresses, open_bundle
@@ -16,8 +17,14 @@ def test_bundle_from_the_live_cluster(cluster, tmp_path):
     inventory = cluster[0]
     kubectl = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                            "packetjungle-datapath", "k8s", "v1.34.4", "bin", "kubectl")
-    pods = json.loads(os.popen("%s --kubeconfig %s -n kube-system get pods -l k8s-app=kube-dns -o json" % (
-        kubectl, os.path.join(ROOT, inventory, ".kube", "lab.conf"))).read())["items"]
+    kubeconfig = os.path.join(ROOT, inventory, ".kube", "lab.conf")
+    # Another test may have just rebooted a node: every agent and CoreDNS back first (bounded).
+    for what in ("daemonset/cilium", "deployment/coredns"):
+        subprocess.run([kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", "rollout", "status", what,
+                        "--timeout=300s"], check=True, timeout=320, capture_output=True)
+    pods = json.loads(subprocess.run([kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", "get", "pods", "-l",
+                                      "k8s-app=kube-dns", "--field-selector", "status.phase=Running", "-o", "json"],
+                                     check=True, timeout=60, capture_output=True, text=True).stdout)["items"]
     pod = pods[0]
     name, node, pod_ip = pod["metadata"]["name"], pod["spec"]["nodeName"], pod["status"]["podIP"]
     extra = json.dumps({"netdiag_pods": [{"namespace": "kube-system", "name": name}],
