@@ -71,7 +71,7 @@ def main():
     args = ap.parse_args()
     with open("/proc/loadavg", encoding="utf-8") as handle:
         load_before = handle.read().split()[:3]
-    runs = [rerun(False) for _ in range(args.reruns)]
+    runs = [rerun(False) for attempt in range(args.reruns)]
     profiled = rerun(True)
     summary = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "load_before": load_before, "cpus": os.cpu_count(), "reruns": runs, "profiled": profiled,
