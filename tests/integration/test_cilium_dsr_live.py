@@ -195,6 +195,21 @@ def test_every_agent_runs_kpr_with_dsr_ip_option_native_bpf_masquerading(kube):
         assert re.search(r"DSR Dispatch Mode:\s+IP Option", verbose), verbose
 
 
+def test_agents_attach_to_their_nodes_not_to_the_machine(kube):
+    # Socket load balancing sits on each node's own cgroup root (each node has
+    # its own cgroup namespace); the machine's root cgroup and its own
+    # interfaces carry no Cilium program.
+    cgroup2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    for node in (NODE_A, NODE_B, NODE_C):
+        node_id = sh(["docker", "inspect", "-f", "{{.Id}}", node]).stdout.strip()
+        attached = json.loads(sh(["bpftool", "-j", "cgroup", "show", os.path.join(cgroup2, "docker", node_id)]).stdout)
+        assert "cil_sock4_connect" in {prog.get("name") for prog in attached}, (node, attached)
+    on_root = json.loads(sh(["bpftool", "-j", "cgroup", "show", cgroup2]).stdout.strip() or "[]")
+    assert not [prog for prog in on_root if str(prog.get("name", "")).startswith("cil_")], on_root
+    machine = json.loads(sh(["bpftool", "-j", "net", "show"]).stdout)
+    assert all(not entry[kind] for entry in machine for kind in ("xdp", "tc")), machine
+
+
 def test_cluster_ip_from_a_pod_on_another_node(kube, workload):
     # By address: name resolution is proven elsewhere; this is the service datapath alone.
     cluster_ip = json.loads(kube("-n", NAMESPACE, "get", "service", "echo", "-o", "json").stdout)["spec"]["clusterIP"]
