@@ -38,6 +38,17 @@ value() { sed -n "s/^$1=//p" <<<"$STEP_VARS" | tail -n 1; }
 
 log() { printf 'lab-mirror: %s\n' "$*" >&2; }
 
+# Debian's tools the steps use: debootstrap (the agent image), gpg (signing
+# the packages). Installed when missing, so a fresh machine needs nothing first.
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v gpg >/dev/null || missing+=(gpg)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 step "Kubernetes server and node binaries" "about 20 min" "$ROOT/scripts/k8s-binaries.sh" --node
 gateway_bundle="$(value PJ_GATEWAY_API_BUNDLE)"
 step "control-plane image archives" "about 10 s" "$ROOT/scripts/k8s-images.sh"
