@@ -449,9 +449,13 @@ def build_cilium_allow(allow, labels=None):
 
 
 def build_namespaces(names):
-    """A Namespace object per name, the name alone: applied server-side, it
-    creates a missing namespace and leaves an existing one's labels and owners."""
-    return [{'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': name}} for name in names]
+    """A Namespace object per name: applied server-side, it creates a missing
+    namespace and leaves an existing one's other labels and owners alone. The
+    name label is the one the API server sets on every namespace; without it
+    in the applied object, the second apply after a create hands that label's
+    ownership back to the server, a write that reports changed once."""
+    return [{'apiVersion': 'v1', 'kind': 'Namespace',
+             'metadata': {'name': name, 'labels': {'kubernetes.io/metadata.name': name}}} for name in names]
 
 
 def build_network_policies(namespaces, allows, dns, cilium_kinds=False, labels=None):

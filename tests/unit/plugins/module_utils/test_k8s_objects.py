@@ -320,8 +320,10 @@ def test_entities_beside_selectors_are_separate_rules():
 
 def test_build_namespaces_names_only():
     assert ko.build_namespaces(['shop', 'blog']) == [
-        {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'shop'}},
-        {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'blog'}}]
+        {'apiVersion': 'v1', 'kind': 'Namespace',
+         'metadata': {'name': 'shop', 'labels': {'kubernetes.io/metadata.name': 'shop'}}},
+        {'apiVersion': 'v1', 'kind': 'Namespace',
+         'metadata': {'name': 'blog', 'labels': {'kubernetes.io/metadata.name': 'blog'}}}]
     assert ko.build_namespaces([]) == []
 
 
