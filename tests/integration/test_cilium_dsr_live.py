@@ -151,7 +151,7 @@ def ask(address, local_port):
 
 def observe(node_a, node_b, local_port):
     """Capture on A and B while the outside client asks A's NodePort from
-    LOCAL_PORT; returns (what the backend saw, A's packets, B's packets)."""
+    LOCAL_PORT; returns (the client's request, A's packets, B's packets)."""
     captures, procs = {}, {}
     with open(CAPTURE, encoding="utf-8") as script:
         source = script.read()
@@ -165,8 +165,7 @@ def observe(node_a, node_b, local_port):
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         captures[node] = json.loads(out)
-    assert answer.returncode == 0, answer.stderr
-    return answer.stdout.strip(), captures[node_a], captures[node_b]
+    return answer, captures[node_a], captures[node_b]
 
 
 def flow(packets, **match):
@@ -227,7 +226,9 @@ def test_nodeport_dsr_then_snat_with_packets(kube, workload):
     a_ip, backend = node_ip(NODE_A), workload["backend_ip"]
 
     # DSR ---------------------------------------------------------------
-    seen, on_a, on_b = observe(NODE_A, NODE_B, 40001)
+    answer, on_a, on_b = observe(NODE_A, NODE_B, 40001)
+    assert answer.returncode == 0, answer.stderr
+    seen = answer.stdout.strip()
     assert seen == "%s:40001" % CLIENT_IP, "the backend saw %r, not the client" % seen
     forwarded = flow(on_a, dir="out", src=CLIENT_IP, sport=40001, dst=backend, flags="S")
     assert forwarded, on_a
@@ -243,12 +244,15 @@ def test_nodeport_dsr_then_snat_with_packets(kube, workload):
     # SNAT: the negative control ----------------------------------------
     kube("-n", NAMESPACE, "annotate", "--overwrite", "service", "echo-nodeport",
          "service.cilium.io/forwarding-mode=snat")
-    # The agents take the annotation within seconds; a flow that went out
-    # before keeps its DSR entry, so every try uses a fresh source port.
-    for port in range(40002, 40008):
-        seen, on_a, on_b = observe(NODE_A, NODE_B, port)
-        if seen != "%s:%d" % (CLIENT_IP, port):
+    # The agents take the annotation within seconds; a flow caught by the
+    # switch may be reset, and one that went out before keeps its DSR entry,
+    # so every try uses a fresh source port (bounded).
+    for port in range(40002, 40010):
+        answer, on_a, on_b = observe(NODE_A, NODE_B, port)
+        seen = answer.stdout.strip()
+        if answer.returncode == 0 and seen != "%s:%d" % (CLIENT_IP, port):
             break
+    assert answer.returncode == 0, answer.stderr
     assert seen.split(":")[0] == a_ip, "SNAT: the backend saw %r, expected node A's address" % seen
     forwarded = flow(on_a, dir="out", dst=backend, flags="S")
     assert forwarded and all(p["src"] == a_ip for p in forwarded), on_a
