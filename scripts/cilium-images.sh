@@ -52,25 +52,32 @@ if [[ ! -f "$ROOTFS/.complete" ]]; then
     log "agent root filesystem: $((SECONDS - t)) s"
 fi
 
+# fresh NAME REF STAMP-INPUTS: the archive exists and was made from these inputs.
+fresh() {
+    [[ -s "$OUT/$1.tar" && "$(cat "$OUT/$1.tar.stamp" 2>/dev/null)" == "$RECIPE $3 $2" ]]
+}
+
 # archive NAME REF STAMP-INPUTS -- image_archive.py arguments...
 archive() {
-    local name="$1" ref="$2" inputs="$3" file stamp t
+    local name="$1" ref="$2" inputs="$3" t
     shift 4
-    file="$OUT/$name.tar"
-    stamp="$RECIPE $inputs $ref"
-    if [[ -s "$file" && "$(cat "$file.stamp" 2>/dev/null)" == "$stamp" ]]; then
+    if fresh "$name" "$ref" "$inputs"; then
         log "$ref: cached"
         return
     fi
     t=$SECONDS
-    python3 "$ROOT/lab/image_archive.py" "$file" --tag "$ref" "$@" >&2
-    printf '%s\n' "$stamp" >"$file.stamp"
-    log "$ref: $(du -h "$file" | cut -f1) in $((SECONDS - t)) s"
+    python3 "$ROOT/lab/image_archive.py" "$OUT/$name.tar" --tag "$ref" "$@" >&2
+    printf '%s\n' "$RECIPE $inputs $ref" >"$OUT/$name.tar.stamp"
+    log "$ref: $(du -h "$OUT/$name.tar" | cut -f1) in $((SECONDS - t)) s"
 }
 
 binaries_stamp="$(sha256sum <"$BIN/../.stamp" | cut -c1-16)"
 agent_ref="quay.io/cilium/cilium:v$CILIUM_VERSION"
-if [[ ! -s "$OUT/cilium.tar" || "$(cat "$OUT/cilium.tar.stamp" 2>/dev/null)" != "$RECIPE $binaries_stamp ${ROOTFS##*/} $agent_ref" ]]; then
+agent_inputs="$binaries_stamp ${ROOTFS##*/}"
+# The staging copy of the root filesystem costs seconds: only for a rebuild.
+if fresh cilium "$agent_ref" "$agent_inputs"; then
+    log "$agent_ref: cached"
+else
     stage="$(mktemp -d)"
     trap 'rm -rf "$stage"' EXIT
     cp -a "$ROOTFS/." "$stage/"
@@ -86,7 +93,7 @@ if [[ ! -s "$OUT/cilium.tar" || "$(cat "$OUT/cilium.tar.stamp" 2>/dev/null)" != 
     # The agent runs `clang` and `llc` from PATH; Debian names them by LLVM version.
     ln -sf /usr/bin/clang-19 "$stage/usr/local/bin/clang"
     ln -sf /usr/bin/llc-19 "$stage/usr/local/bin/llc"
-    archive cilium "$agent_ref" "$binaries_stamp ${ROOTFS##*/}" -- --rootfs "$stage" \
+    archive cilium "$agent_ref" "$agent_inputs" -- --rootfs "$stage" \
         --workdir /home/cilium --cmd '["/usr/bin/cilium-dbg"]' \
         --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env INITSYSTEM=SYSTEMD
 fi
