@@ -13,6 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # For playbooks that only talk to a test API server: ansible.cfg's default
 # inventory is the lab, whose group_vars would reach the implicit localhost.
 NO_NODES = os.path.join(ROOT, "tests", "integration", "files", "no_nodes.yml")
+CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "packetjungle-datapath")
+with open(os.path.join(ROOT, "k8s", "versions.env"), encoding="utf-8") as _env:
+    VERSIONS = dict(line.strip().split("=", 1) for line in _env if re.match(r"^[A-Z0-9_]+=", line))
+# The pinned kubectl scripts/k8s-binaries.sh builds.
+KUBECTL = os.path.join(CACHE, "k8s", VERSIONS["K8S_VERSION"], "bin", "kubectl")
 
 
 def run(argv, **kwargs):

@@ -26,7 +26,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import KUBECTL, ROOT
 
 NAMESPACE = "dsr-proof"
 NODE_A, NODE_B, NODE_C = "pj-lab-3", "pj-lab-2", "pj-lab-1"
@@ -40,10 +40,6 @@ with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all", "cilium.
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.56"
 KPR_CHAINS = re.compile(r"^:(KUBE-SERVICES|KUBE-NODEPORTS|KUBE-SVC-\S+|KUBE-SEP-\S+|KUBE-EXT-\S+|KUBE-POSTROUTING"
                         r"|KUBE-PROXY-\S+)\s", re.M)
-with open(os.path.join(ROOT, "k8s", "versions.env"), encoding="utf-8") as _env:
-    VERSIONS = dict(line.strip().split("=", 1) for line in _env if re.match(r"^[A-Z0-9_]+=", line))
-CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "packetjungle-datapath")
-KUBECTL = os.path.join(CACHE, "k8s", VERSIONS["K8S_VERSION"], "bin", "kubectl")
 CAPTURE = os.path.join(ROOT, "tests", "tools", "capture.py")
 
 

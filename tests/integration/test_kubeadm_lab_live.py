@@ -23,13 +23,10 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import CACHE, KUBECTL, ROOT, run
 
 PREFIX = "pj-kadm"
 LAB_ENV = dict(os.environ, LAB_PREFIX=PREFIX, LAB_NODES="2")
-CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "packetjungle-datapath")
-with open(os.path.join(ROOT, "k8s", "versions.env"), encoding="utf-8") as _env:
-    VERSIONS = dict(line.strip().split("=", 1) for line in _env if re.match(r"^[A-Z0-9_]+=", line))
 TIMINGS = {}
 
 
@@ -88,7 +85,7 @@ def recap_changed(output):
 
 
 def kubectl(kubeconfig, *args):
-    return subprocess.run([os.path.join(CACHE, "k8s", VERSIONS["K8S_VERSION"], "bin", "kubectl"), "--kubeconfig", kubeconfig]
+    return subprocess.run([KUBECTL, "--kubeconfig", kubeconfig]
                           + list(args), capture_output=True, text=True, timeout=120, check=False)
 
 

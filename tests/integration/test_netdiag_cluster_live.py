@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from conftest import ROOT, playbook
+from conftest import KUBECTL, ROOT, playbook
 from test_netdiag_live import addresses, open_bundle
 
 NODES = ("pj-lab-1", "pj-lab-2", "pj-lab-3")
@@ -15,8 +15,7 @@ NODES = ("pj-lab-1", "pj-lab-2", "pj-lab-3")
 
 def test_bundle_from_the_live_cluster(cluster, tmp_path):
     inventory = cluster[0]
-    kubectl = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                           "packetjungle-datapath", "k8s", "v1.34.4", "bin", "kubectl")
+    kubectl = KUBECTL
     kubeconfig = os.path.join(ROOT, inventory, ".kube", "lab.conf")
     # Another test may have just rebooted a node: every agent and CoreDNS back first (bounded).
     for what in ("daemonset/cilium", "deployment/coredns"):
